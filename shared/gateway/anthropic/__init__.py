@@ -1,0 +1,1 @@
+"""The Anthropic Messages API as clients see it."""

@@ -1,0 +1,64 @@
+"""The Anthropic error envelope and the exception every layer raises to produce it."""
+
+from __future__ import annotations
+
+import json
+
+# Anthropic's error types and the HTTP status each one is served with.
+STATUS_BY_TYPE: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+class GatewayError(Exception):
+    """An error the client must see in Anthropic's shape.
+
+    Raised anywhere (validation, routing, backend mapping); the HTTP layer turns it into
+    a JSON response before the first byte, or an ``event: error`` once a stream has begun.
+    """
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.status = status or STATUS_BY_TYPE.get(error_type, 500)
+        self.headers = headers or {}
+
+    def body(self, request_id: str | None) -> dict:
+        return envelope(self.error_type, self.message, request_id)
+
+
+def envelope(error_type: str, message: str, request_id: str | None) -> dict:
+    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+
+
+def envelope_bytes(error_type: str, message: str, request_id: str | None) -> bytes:
+    return json.dumps(envelope(error_type, message, request_id), separators=(",", ":")).encode()
+
+
+def invalid_request(message: str) -> GatewayError:
+    return GatewayError("invalid_request_error", message)
+
+
+def not_found(message: str) -> GatewayError:
+    return GatewayError("not_found_error", message)
+
+
+def model_not_found(model: object) -> GatewayError:
+    return GatewayError("not_found_error", f"model: {model}")

@@ -1,0 +1,14 @@
+"""``HEAD /`` (Claude Code's connectivity probe) and the readiness path for the Lambda Web Adapter."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+
+async def root(request: Request) -> Response:
+    return JSONResponse({"name": "sf-anthropic-gateway", "status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})

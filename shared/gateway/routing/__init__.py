@@ -1,0 +1,1 @@
+"""Which Salesforce model serves an Anthropic model id, and whether it answers."""

@@ -1,0 +1,137 @@
+"""The model map: Anthropic ids, aliases and patterns -> a Salesforce model on one surface.
+
+Ids are matched exactly first (the id or one of its aliases, with or without a date suffix),
+then against ordered regex patterns, so ``claude-opus-5-5`` routes without a release.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from ..anthropic.errors import model_not_found
+
+SURFACES = ("models_api", "bedrock_invoke", "chat_generations")
+_DATE_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
+
+
+def default_map_bytes() -> bytes:
+    """The map shipped with the package (``routing/default_model_map.json``)."""
+    return resources.files(__package__).joinpath("default_model_map.json").read_bytes()
+
+
+class ModelMapError(ValueError):
+    """The model map document is malformed; raised at load time, never per request."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    id: str
+    salesforce_model: str
+    surface: str
+    display_name: str
+    created_at: str = "1970-01-01T00:00:00Z"
+    context_window: int = 200_000
+    max_output_tokens: int = 8192
+    aliases: tuple[str, ...] = ()
+    listed: bool = True
+
+    def info(self, model_id: str | None = None) -> dict:
+        """Anthropic's ModelInfo for this entry."""
+        return {
+            "type": "model",
+            "id": model_id or self.id,
+            "display_name": self.display_name,
+            "created_at": self.created_at,
+            "max_input_tokens": self.context_window,
+            "max_tokens": self.max_output_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A model id as the client sent it, and the entry that serves it."""
+
+    requested: str
+    entry: ModelEntry
+
+
+@dataclass(slots=True)
+class ModelMap:
+    entries: list[ModelEntry]
+    patterns: list[tuple[re.Pattern[str], ModelEntry]] = field(default_factory=list)
+    _by_name: dict[str, ModelEntry] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for entry in self.entries:
+            for name in (entry.id, *entry.aliases):
+                self._by_name[name] = entry
+
+    @classmethod
+    def from_document(cls, doc: Any) -> ModelMap:
+        if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
+            raise ModelMapError("model map must be an object with a 'models' list")
+        entries = []
+        for i, raw in enumerate(doc["models"]):
+            try:
+                entry = ModelEntry(
+                    id=raw["id"],
+                    salesforce_model=raw["salesforce_model"],
+                    surface=raw["surface"],
+                    display_name=raw.get("display_name", raw["id"]),
+                    created_at=raw.get("created_at", "1970-01-01T00:00:00Z"),
+                    context_window=int(raw.get("context_window", 200_000)),
+                    max_output_tokens=int(raw.get("max_output_tokens", 8192)),
+                    aliases=tuple(raw.get("aliases", ())),
+                    listed=bool(raw.get("listed", True)),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelMapError(f"models[{i}]: {exc!r}") from None
+            if entry.surface not in SURFACES:
+                raise ModelMapError(f"models[{i}].surface: {entry.surface!r} is not one of {SURFACES}")
+            entries.append(entry)
+        by_id = {e.id: e for e in entries}
+        patterns = []
+        for i, raw in enumerate(doc.get("patterns", [])):
+            target = by_id.get(raw.get("route_to"))
+            if target is None:
+                raise ModelMapError(f"patterns[{i}].route_to: {raw.get('route_to')!r} is not a model id")
+            try:
+                patterns.append((re.compile(raw["match"]), target))
+            except (KeyError, re.error) as exc:
+                raise ModelMapError(f"patterns[{i}].match: {exc}") from None
+        return cls(entries=entries, patterns=patterns)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ModelMap:
+        try:
+            return cls.from_document(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ModelMapError(f"model map is not valid JSON: {exc}") from None
+
+    @classmethod
+    def default(cls) -> ModelMap:
+        return cls.from_json(default_map_bytes())
+
+    def find(self, model_id: str) -> ModelEntry | None:
+        entry = self._by_name.get(model_id)
+        if entry is None:
+            entry = self._by_name.get(_DATE_SUFFIX.sub("", model_id))
+        if entry is None:
+            for pattern, target in self.patterns:
+                if pattern.search(model_id):
+                    return target
+        return entry
+
+    def route(self, model_id: str) -> Route:
+        entry = self.find(model_id)
+        if entry is None:
+            raise model_not_found(model_id)
+        return Route(model_id, entry)
+
+    def listed(self) -> list[ModelEntry]:
+        """Entries to show in ``/v1/models``, newest first as Anthropic sorts them."""
+        return sorted((e for e in self.entries if e.listed), key=lambda e: (e.created_at, e.id), reverse=True)

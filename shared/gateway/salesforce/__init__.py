@@ -1,0 +1,1 @@
+"""The Salesforce side: OAuth, the shared HTTP client, error mapping and the surface adapters."""

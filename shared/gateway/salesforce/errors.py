@@ -1,0 +1,105 @@
+"""Where Salesforce errors become Anthropic errors.
+
+Salesforce answers with ``{"errorCode","messageCode","message"}`` (sometimes in a list), the
+Bedrock-style surface with ``{"message"}`` or Anthropic's own envelope, chat/generations with
+OpenAI-like ``{"error":{...}}``. All of them map to Anthropic's type by HTTP status, except a
+context overflow, which must read exactly ``prompt is too long: N tokens > M maximum`` because
+Claude Code parses that text to drive auto-compaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import httpx
+
+from ..anthropic.errors import GatewayError
+
+_OVERFLOW = re.compile(
+    r"prompt is too long|context[ _]length|context window|maximum context|too many (?:input )?tokens"
+    r"|input is too long|exceeds? the (?:model'?s? )?(?:maximum|context)",
+    re.IGNORECASE,
+)
+_NUMBERS = re.compile(r"(\d[\d,]*)\s*tokens?\s*>\s*(\d[\d,]*)")
+MAX_DETAIL = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What the error mapper needs to know about the call that failed."""
+
+    model: str
+    salesforce_model: str
+    context_window: int
+    input_tokens: int
+
+
+def backend_message(body: bytes) -> str:
+    """The human-readable message in any of the error shapes Salesforce surfaces use."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:MAX_DETAIL]
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict):
+            data = inner
+        elif isinstance(inner, str) and not data.get("message"):
+            return str(data.get("error_description") or inner)[:MAX_DETAIL]
+        for key in ("message", "Message", "errorMessage", "detail"):
+            if isinstance(data.get(key), str) and data[key]:
+                return data[key][:MAX_DETAIL]
+    return text[:MAX_DETAIL]
+
+
+def overflow_error(ctx: CallContext, detail: str = "") -> GatewayError:
+    found = _NUMBERS.search(detail)
+    if found:
+        used, limit = (int(g.replace(",", "")) for g in found.groups())
+    else:
+        limit = ctx.context_window
+        used = max(ctx.input_tokens, limit + 1)
+    return GatewayError("invalid_request_error", f"prompt is too long: {used} tokens > {limit} maximum")
+
+
+def map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallContext) -> GatewayError:
+    detail = backend_message(body)
+    if status in (400, 413, 422) and _OVERFLOW.search(detail):
+        return overflow_error(ctx, detail)
+    if status == 429:
+        retry = {k: v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
+        return GatewayError(
+            "rate_limit_error",
+            f"Salesforce rate limit reached: {detail or 'too many requests'}",
+            headers=retry,
+        )
+    if status in (423, 503):
+        return GatewayError("overloaded_error", f"Salesforce is overloaded: {detail or 'server busy'}")
+    if status == 404:
+        return GatewayError(
+            "not_found_error",
+            f"model: {ctx.model} (Salesforce model {ctx.salesforce_model} is not available: {detail or 'not found'})",
+        )
+    if status == 401:
+        return GatewayError("api_error", "Salesforce rejected the gateway's credentials", status=500)
+    if status == 403:
+        return GatewayError("permission_error", f"Salesforce denied access: {detail or 'forbidden'}")
+    if status == 413:
+        return GatewayError("request_too_large", f"Salesforce rejected the request size: {detail}")
+    if status in (408, 504):
+        return GatewayError("timeout_error", f"Salesforce timed out: {detail or 'gateway timeout'}")
+    if 400 <= status < 500:
+        return GatewayError("invalid_request_error", detail or f"Salesforce rejected the request (HTTP {status})")
+    return GatewayError("api_error", f"Salesforce error (HTTP {status}): {detail or 'internal error'}", status=500)
+
+
+def transport_error(exc: BaseException) -> GatewayError:
+    """A failure with no HTTP answer at all (refused, reset, timed out)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return GatewayError("timeout_error", "Salesforce did not answer in time")
+    return GatewayError("api_error", f"Salesforce is unreachable ({type(exc).__name__})", status=500)

@@ -1,0 +1,62 @@
+"""AWS event-stream decoding for ``invoke-with-response-stream``, with botocore's parser.
+
+Each ``event`` frame carries ``{"bytes": "<base64 Anthropic event JSON>"}``; an ``exception``
+frame carries the Bedrock exception type in its headers and a ``{"message"}`` payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+
+from ..anthropic.errors import GatewayError
+
+MEDIA_TYPE = "application/vnd.amazon.eventstream"
+
+# Bedrock exception types -> Anthropic error types.
+EXCEPTION_TYPES = {
+    "throttlingException": "rate_limit_error",
+    "serviceUnavailableException": "overloaded_error",
+    "modelNotReadyException": "overloaded_error",
+    "validationException": "invalid_request_error",
+    "modelTimeoutException": "timeout_error",
+    "internalServerException": "api_error",
+    "modelStreamErrorException": "api_error",
+}
+
+
+def exception_error(exception_type: str, payload: bytes) -> GatewayError:
+    try:
+        message = json.loads(payload).get("message") or exception_type
+    except (ValueError, AttributeError):
+        message = payload.decode("utf-8", "replace")[:500] or exception_type
+    error_type = EXCEPTION_TYPES.get(exception_type, "api_error")
+    if error_type == "invalid_request_error" and "too long" in message:
+        return GatewayError("invalid_request_error", message)
+    return GatewayError(error_type, f"Salesforce stream error ({exception_type}): {message}")
+
+
+async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
+    """Anthropic events from raw event-stream bytes, as soon as each frame is complete."""
+    from botocore.eventstream import EventStreamBuffer, ParserError  # lazy: keeps cold start light
+
+    buffer = EventStreamBuffer()
+    async for chunk in chunks:
+        buffer.add_data(chunk)
+        try:
+            messages = list(buffer)
+        except ParserError as exc:
+            raise GatewayError("api_error", f"Salesforce sent a corrupt event stream ({type(exc).__name__})") from None
+        for message in messages:
+            kind = message.headers.get(":message-type")
+            if kind == "exception" or kind == "error":
+                name = message.headers.get(":exception-type") or message.headers.get(":error-code") or "unknown"
+                raise exception_error(str(name), message.payload)
+            if kind != "event":
+                continue
+            try:
+                envelope = json.loads(message.payload)
+                yield json.loads(base64.b64decode(envelope["bytes"]))
+            except (ValueError, KeyError, TypeError):
+                raise GatewayError("api_error", "Salesforce sent an event-stream frame that is not JSON") from None

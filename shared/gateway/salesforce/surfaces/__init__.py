@@ -1,0 +1,20 @@
+"""One adapter per Salesforce surface; the model map names which one serves a model."""
+
+from __future__ import annotations
+
+from ..client import SalesforceClient
+from .base import Call, Surface
+from .bedrock_invoke import BedrockInvokeSurface
+from .chat_generations import ChatGenerationsSurface
+from .models_api import ModelsApiSurface
+
+SURFACE_TYPES: dict[str, type[Surface]] = {
+    cls.name: cls for cls in (ModelsApiSurface, BedrockInvokeSurface, ChatGenerationsSurface)
+}
+
+
+def build_surfaces(client: SalesforceClient) -> dict[str, Surface]:
+    return {name: cls(client) for name, cls in SURFACE_TYPES.items()}
+
+
+__all__ = ["SURFACE_TYPES", "Call", "Surface", "build_surfaces"]

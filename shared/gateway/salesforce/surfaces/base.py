@@ -1,0 +1,99 @@
+"""The surface interface: send an Anthropic request to one Salesforce API, get Anthropic back.
+
+One module per surface, picked by the model map entry's ``surface``; adding a surface is
+adding a module and registering it in ``__init__``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...anthropic import ids
+from ...anthropic.errors import GatewayError, invalid_request
+from ...anthropic.request import MessagesRequest
+from ...routing.model_map import ModelEntry, Route
+from ..client import SalesforceClient
+from ..errors import CallContext
+
+PROBE_TEXT = "ping"
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way to Salesforce."""
+
+    request: MessagesRequest
+    route: Route
+    message_id: str
+    input_estimate: int
+
+    @property
+    def entry(self) -> ModelEntry:
+        return self.route.entry
+
+    @property
+    def model(self) -> str:
+        return self.route.requested
+
+    @property
+    def context(self) -> CallContext:
+        return CallContext(
+            self.route.requested, self.entry.salesforce_model, self.entry.context_window, self.input_estimate
+        )
+
+
+class Surface(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # Content block types this surface can carry besides text and tool blocks.
+    accepts: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, client: SalesforceClient) -> None:
+        self.client = client
+
+    def check(self, call: Call) -> None:
+        """Refuse content the surface would silently lose (an image to a text-only API)."""
+        for block in call.request.blocks():
+            kind = block.get("type")
+            binary_document = kind == "document" and (block.get("source") or {}).get("type") not in (
+                "text",
+                "content",
+            )
+            if (kind == "image" or binary_document) and kind not in self.accepts:
+                raise invalid_request(
+                    f"model {call.model} is served by {self.description}, which does not accept {kind} content"
+                )
+        if call.input_estimate > call.entry.context_window:
+            raise GatewayError(
+                "invalid_request_error",
+                f"prompt is too long: {call.input_estimate} tokens > {call.entry.context_window} maximum",
+            )
+
+    @abstractmethod
+    async def create(self, call: Call) -> dict:
+        """The finished Anthropic message."""
+
+    @abstractmethod
+    def stream(self, call: Call) -> AsyncIterator[dict]:
+        """Anthropic stream events; raises GatewayError before the first event if the call fails."""
+
+    async def probe(self, entry: ModelEntry) -> bool | None:
+        """Does the Salesforce model answer? None when the answer says nothing (busy, rate-limited)."""
+        request = MessagesRequest(
+            body={},
+            model=entry.id,
+            messages=[{"role": "user", "content": [{"type": "text", "text": PROBE_TEXT}]}],
+            system=[],
+            max_tokens=1,
+        )
+        call = Call(request, Route(entry.id, entry), ids.message_id(), 1)
+        try:
+            await self.create(call)
+        except GatewayError as exc:
+            if exc.status in (400, 403, 404):
+                return False
+            return None
+        return True

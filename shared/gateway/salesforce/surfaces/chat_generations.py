@@ -1,0 +1,57 @@
+"""The LLM Gateway's ``/ai/gpt/v1/chat/generations`` (and ``/stream``) for non-Claude models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from ...anthropic import ids
+from ...anthropic.errors import GatewayError
+from ...translate import chat_generations as cg
+from ..errors import backend_message
+from ..sse import read_events
+from .base import Call, Surface
+
+
+class ChatGenerationsSurface(Surface):
+    name = "chat_generations"
+    description = "the Salesforce LLM Gateway (chat/generations)"
+
+    async def create(self, call: Call) -> dict:
+        payload = cg.to_request(call.request, call.entry.salesforce_model)
+        body = await self.client.post_json("/ai/gpt/v1/chat/generations", payload, call.context)
+        if not isinstance(body, dict):
+            raise GatewayError("api_error", "Salesforce returned an unexpected answer", status=500)
+        return cg.from_response(body, call.message_id, call.model, call.input_estimate, ids.tool_use_id)
+
+    async def stream(self, call: Call) -> AsyncIterator[dict]:
+        payload = cg.to_request(call.request, call.entry.salesforce_model)
+        translator = cg.StreamTranslator(call.message_id, call.model, call.input_estimate, ids.tool_use_id)
+        async with self.client.post_stream("/ai/gpt/v1/chat/generations/stream", payload, call.context) as response:
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                detail = backend_message(await response.aread())
+                raise GatewayError("overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}")
+            started = done = False
+            async for name, data in read_events(response):
+                if data.strip() == "[DONE]":
+                    done = True
+                    break
+                try:
+                    frame = json.loads(data)
+                except ValueError:
+                    raise GatewayError("api_error", "Salesforce sent a stream frame that is not JSON") from None
+                if name == "error" or (isinstance(frame, dict) and "errorCode" in frame):
+                    raise GatewayError("api_error", f"Salesforce stream error: {backend_message(data.encode())}")
+                if name not in ("generation", "message") or not isinstance(frame, dict):
+                    continue  # scoringStarted / scores / scoringCompleted and future events
+                if not started:
+                    started = True
+                    yield translator.start()
+                for event in translator.feed(frame):
+                    yield event
+            if not started:
+                raise GatewayError("overloaded_error", "Salesforce returned an empty stream")
+            if not done:
+                raise GatewayError("api_error", "Salesforce ended the stream before it was complete")
+            for event in translator.finish():
+                yield event

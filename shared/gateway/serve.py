@@ -1,0 +1,59 @@
+"""``make run``: the gateway on 127.0.0.1:$PORT, on the built-in simulator unless Salesforce credentials are set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from .app import create_app
+from .serving import bind, server
+from .settings import Settings
+
+log = logging.getLogger("gateway")
+
+
+def _simulator_env(sim_url: str, sim_config: object) -> dict[str, str]:
+    return {
+        "SF_TOKEN_URL": f"{sim_url}/services/oauth2/token",
+        "SF_CLIENT_ID": sim_config.client_id,  # type: ignore[attr-defined]
+        "SF_CLIENT_SECRET": sim_config.client_secret,  # type: ignore[attr-defined]
+    }
+
+
+async def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(message)s")
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8080"))
+    settings = Settings.from_env()
+    servers = []
+    if not settings.has_salesforce_credentials:
+        from .simulator.app import SimulatorConfig, create_simulator_app
+
+        sim_config = SimulatorConfig(token_ttl_seconds=float(os.environ.get("SIMULATOR_TOKEN_TTL", "1800")))
+        sim_sock = bind(host, int(os.environ.get("SIMULATOR_PORT", "0")))
+        sim_url = f"http://{host}:{sim_sock.getsockname()[1]}"
+        servers.append(server(create_simulator_app(sim_config), sim_sock))
+        settings = Settings.from_env({**os.environ, **_simulator_env(sim_url, sim_config)})
+        log.info(
+            "Salesforce: built-in simulator at %s (set SF_MY_DOMAIN, SF_CLIENT_ID, SF_CLIENT_SECRET for a real org)",
+            sim_url,
+        )
+    else:
+        log.info("Salesforce: %s", settings.token_url)
+    if settings.api_keys:
+        log.info("Client keys: %d key(s) from GATEWAY_API_KEYS", len(settings.api_keys))
+    else:
+        log.warning("GATEWAY_API_KEYS is unset: accepting ANY API key")
+    gateway_sock = bind(host, port)
+    servers.append(server(create_app(settings=settings), gateway_sock, log_level="info"))
+    log.info("Gateway: http://%s:%d  (ANTHROPIC_BASE_URL=http://%s:%d)", host, port, host, port)
+    await asyncio.gather(*(srv.serve(sockets=[sock]) for srv, sock in servers))
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

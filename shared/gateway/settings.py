@@ -1,0 +1,62 @@
+"""Configuration from environment variables, read once per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _float(env: dict, name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Salesforce
+    sf_my_domain: str | None = None
+    sf_client_id: str | None = field(default=None, repr=False)
+    sf_client_secret: str | None = field(default=None, repr=False)
+    sf_token_url: str | None = None  # overrides the URL derived from the My Domain
+    sf_api_base_url: str | None = None  # overrides the token's api_instance_url
+    sf_connect_timeout: float = 10.0
+    sf_read_timeout: float = 300.0
+    # Gateway
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    model_map_path: str | None = None
+    model_map_max_age: float = 300.0
+    verification_ttl: float = 3600.0
+    max_body_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        keys = tuple(k.strip() for k in env.get("GATEWAY_API_KEYS", "").split(",") if k.strip())
+        return cls(
+            sf_my_domain=env.get("SF_MY_DOMAIN") or None,
+            sf_client_id=env.get("SF_CLIENT_ID") or None,
+            sf_client_secret=env.get("SF_CLIENT_SECRET") or None,
+            sf_token_url=env.get("SF_TOKEN_URL") or None,
+            sf_api_base_url=env.get("SF_API_BASE_URL") or None,
+            sf_connect_timeout=_float(env, "SF_CONNECT_TIMEOUT", 10.0),
+            sf_read_timeout=_float(env, "SF_READ_TIMEOUT", 300.0),
+            api_keys=keys,
+            model_map_path=env.get("MODEL_MAP_PATH") or None,
+            model_map_max_age=_float(env, "MODEL_MAP_MAX_AGE", 300.0),
+            verification_ttl=_float(env, "MODEL_VERIFICATION_TTL", 3600.0),
+        )
+
+    @property
+    def has_salesforce_credentials(self) -> bool:
+        return bool((self.sf_my_domain or self.sf_token_url) and self.sf_client_id and self.sf_client_secret)
+
+    @property
+    def token_url(self) -> str:
+        if self.sf_token_url:
+            return self.sf_token_url
+        domain = (self.sf_my_domain or "").strip().rstrip("/")
+        if "://" in domain:
+            return f"{domain}/services/oauth2/token"
+        if not domain.endswith(".salesforce.com"):
+            domain = f"{domain}.my.salesforce.com"
+        return f"https://{domain}/services/oauth2/token"

@@ -1,0 +1,550 @@
+"""The simulator's HTTP app: the OAuth endpoint and the three model surfaces, in Salesforce's formats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from . import eventstream
+from .model import (
+    Directives,
+    Reply,
+    Turn,
+    count_tokens,
+    directives,
+    pieces,
+    plan_reply,
+    sign,
+    signature_ok,
+    split_json,
+)
+from .tokens import TokenMint
+
+REQUIRED_HEADERS = {
+    "x-sfdc-app-context": "EinsteinGPT",
+    "x-client-feature-id": "ai-platform-models-connected-app",
+}
+ERROR_TEXT = {
+    400: ("INVALID_INPUT", "Bad request"),
+    401: ("INVALID_AUTH", "Access bearer token is missing or invalid"),
+    403: ("FORBIDDEN", "User forbidden from accessing the resource"),
+    404: ("NOT_FOUND", "Resource not found"),
+    408: ("TIMEOUT", "Request timed out"),
+    413: ("PAYLOAD_TOO_LARGE", "Request entity too large"),
+    423: ("NOT_FOUND", "Server is busy and cannot process the request at this time"),
+    429: ("LIMIT_EXCEEDED", "Too many requests for the server to handle"),
+    500: ("INTERNAL_ERROR", "Internal server error"),
+    502: ("BAD_GATEWAY", "Bad gateway"),
+    503: ("INTERNAL_ERROR", "Service is unavailable"),
+    504: ("GATEWAY_TIMEOUT", "Gateway timeout"),
+}
+
+
+@dataclass
+class SimulatorConfig:
+    client_id: str = "simulator-client-id"
+    client_secret: str = "simulator-client-secret"
+    token_ttl_seconds: float = 1800.0
+    # Salesforce model names the simulated org refuses (404), to make verification visible.
+    refused_models: frozenset[str] = frozenset({"sfdc_ai__DefaultBedrockAnthropicClaude41Opus"})
+    signing_secret: bytes = field(default_factory=lambda: uuid.uuid4().bytes)
+
+
+class SalesforceError(Exception):
+    def __init__(self, status: int, message: str | None = None, headers: dict[str, str] | None = None) -> None:
+        code, default = ERROR_TEXT.get(status, ("ERROR", "Error"))
+        super().__init__(message or default)
+        self.status, self.code, self.message, self.headers = status, code, message or default, headers or {}
+
+    def response(self) -> Response:
+        body = {"errorCode": self.code, "messageCode": f"E{self.status:05d}", "message": self.message}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def _error_for(found: Directives) -> SalesforceError | None:
+    if found.error is None:
+        return None
+    headers = {"Retry-After": "1"} if found.error == 429 and found.error_variant != "no-retry-after" else {}
+    return SalesforceError(found.error, headers=headers)
+
+
+def _anthropic_text(content: object) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    return []
+
+
+def _anthropic_turn(messages: list[dict]) -> Turn:
+    for msg in reversed(messages):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            blocks = content if isinstance(content, list) else []
+            results = ["\n".join(_anthropic_text(b.get("content"))) for b in blocks if b.get("type") == "tool_result"]
+            return Turn(texts=[t for t in _anthropic_text(content) if t], tool_results=results)
+    return Turn()
+
+
+def _plain_turn(messages: list[dict]) -> Turn:
+    """Last user turn in the ``{role, content: string}`` shapes; trailing ``tool`` turns are results."""
+    results: list[str] = []
+    for msg in reversed(messages):
+        role = msg.get("role")
+        if role == "tool":
+            results.insert(0, str(msg.get("content", "")))
+        elif role == "user":
+            return Turn(texts=[str(msg.get("content", ""))], tool_results=results)
+        elif results:
+            break
+    return Turn(tool_results=results)
+
+
+def _input_tokens(system: object, messages: list[dict]) -> int:
+    total = sum(count_tokens(t) for t in _anthropic_text(system))
+    for msg in messages:
+        content = msg.get("content")
+        total += sum(count_tokens(t) for t in _anthropic_text(content))
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    total += sum(count_tokens(t) for t in _anthropic_text(block.get("content")))
+    return max(total, 1)
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.mint = TokenMint(self.config.signing_secret, self.config.token_ttl_seconds)
+        self.requests: deque[dict] = deque(maxlen=200)  # what the gateway sent, for tests to inspect
+        self.in_flight = 0
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _check(self, request: Request, model: str | None) -> None:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or not self.mint.valid(auth[7:]):
+            raise SalesforceError(401)
+        for name, value in REQUIRED_HEADERS.items():
+            if request.headers.get(name) != value:
+                raise SalesforceError(400, f"Missing or invalid header {name}")
+        if model is not None and (not model.startswith("sfdc_ai__") or model in self.config.refused_models):
+            raise SalesforceError(404, f"Model {model} not found")
+
+    async def _body(self, request: Request, model: str | None) -> dict:
+        raw = await request.body()
+        self.requests.append(
+            {
+                "path": request.url.path,
+                "headers": dict(request.headers),
+                "body": raw.decode("utf-8", "replace"),
+            }
+        )
+        self._check(request, model)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise SalesforceError(400, "Malformed JSON") from None
+        if not isinstance(body, dict):
+            raise SalesforceError(400, "Body must be an object")
+        return body
+
+    async def _handle(
+        self, request: Request, model: str | None, answer: Callable[[dict], Awaitable[Response]]
+    ) -> Response:
+        self.in_flight += 1
+        try:
+            return await answer(await self._body(request, model))
+        except SalesforceError as exc:
+            return exc.response()
+        finally:
+            self.in_flight -= 1
+
+    @staticmethod
+    async def _pause(found: Directives) -> None:
+        if found.delay_ms:
+            await asyncio.sleep(found.delay_ms / 1000)
+
+    # --- OAuth ----------------------------------------------------------------------------------
+    async def oauth_token(self, request: Request) -> Response:
+        form = await request.form()
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse(
+                {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400
+            )
+        if form.get("client_id") != self.config.client_id or form.get("client_secret") != self.config.client_secret:
+            return JSONResponse({"error": "invalid_client", "error_description": "invalid client credentials"}, 400)
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "access_token": self.mint.mint(self.config.client_id),
+                "signature": "c2ltdWxhdG9y",
+                "token_format": "jwt",
+                "scope": "sfap_api api",
+                "instance_url": base,
+                "id": f"{base}/id/00D000000000001/005000000000001",
+                "token_type": "Bearer",
+                "issued_at": str(int(time.time() * 1000)),
+                "api_instance_url": base,
+            }
+        )
+
+    # --- documented Models API ------------------------------------------------------------------
+    async def models_api_chat(self, request: Request) -> Response:
+        model = request.path_params["model"]
+
+        async def answer(body: dict) -> Response:
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not all(isinstance(m.get("content"), str) for m in messages):
+                raise SalesforceError(400, "messages must be a list of {role, content: string}")
+            turn = _plain_turn([m for m in messages if m.get("role") != "system"])
+            found = directives(turn)
+            if error := _error_for(found):
+                raise error
+            await self._pause(found)
+            tokens = sum(count_tokens(m["content"]) for m in messages)
+            reply = plan_reply(
+                turn,
+                found,
+                input_tokens=tokens,
+                tools_supported=False,
+                thinking_on=False,
+                max_tokens=None,
+                stop_sequences=[],
+            )
+            return JSONResponse(
+                {
+                    "id": str(uuid.uuid4()),
+                    "generationDetails": {
+                        "generations": [
+                            {
+                                "id": str(uuid.uuid4()),
+                                "role": "assistant",
+                                "content": reply.text,
+                                "timestamp": int(time.time()),
+                                "parameters": {"finish_reason": "stop", "index": 0},
+                                "contentQuality": {"scanToxicity": {"isDetected": False, "categories": []}},
+                            }
+                        ],
+                        "parameters": {
+                            "provider": "bedrock",
+                            "model": model,
+                            "object": "chat.completion",
+                            "usage": {
+                                "prompt_tokens": reply.input_tokens,
+                                "completion_tokens": reply.output_tokens,
+                                "total_tokens": reply.input_tokens + reply.output_tokens,
+                            },
+                        },
+                    },
+                }
+            )
+
+        return await self._handle(request, model, answer)
+
+    # --- LLM Gateway: Bedrock-style invoke --------------------------------------------------------
+    def _bedrock_reply(self, body: dict) -> tuple[Reply, Directives]:
+        if body.get("anthropic_version") != "bedrock-2023-05-31":
+            raise SalesforceError(400, "anthropic_version: must be bedrock-2023-05-31")
+        for forbidden in ("model", "stream"):
+            if forbidden in body:
+                raise SalesforceError(400, f"{forbidden}: Extra inputs are not permitted")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not isinstance(body.get("max_tokens"), int):
+            raise SalesforceError(400, "messages and max_tokens are required")
+        for msg in messages:
+            content = msg.get("content")
+            for block in content if isinstance(content, list) else []:
+                if block.get("type") == "thinking" and not signature_ok(
+                    block.get("thinking", ""), block.get("signature", "")
+                ):
+                    raise SalesforceError(400, "Invalid `signature` in `thinking` block")
+        turn = _anthropic_turn(messages)
+        found = directives(turn)
+        if error := _error_for(found):
+            raise error
+        thinking = body.get("thinking") or {}
+        reply = plan_reply(
+            turn,
+            found,
+            input_tokens=_input_tokens(body.get("system"), messages),
+            tools_supported=True,
+            thinking_on=thinking.get("type") in ("enabled", "adaptive"),
+            max_tokens=body["max_tokens"],
+            stop_sequences=body.get("stop_sequences") or [],
+        )
+        return reply, found
+
+    @staticmethod
+    def _bedrock_content(reply: Reply, tool_id: str) -> list[dict]:
+        content: list[dict] = []
+        if reply.thinking:
+            content.append({"type": "thinking", "thinking": reply.thinking, "signature": sign(reply.thinking)})
+        if reply.text:
+            content.append({"type": "text", "text": reply.text})
+        if reply.tool:
+            content.append({"type": "tool_use", "id": tool_id, "name": reply.tool[0], "input": reply.tool[1]})
+        return content
+
+    async def bedrock_invoke(self, request: Request) -> Response:
+        async def answer(body: dict) -> Response:
+            reply, found = self._bedrock_reply(body)
+            await self._pause(found)
+            return JSONResponse(
+                {
+                    "id": f"msg_bdrk_{uuid.uuid4().hex[:24]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-simulated",
+                    "content": self._bedrock_content(reply, f"toolu_bdrk_{uuid.uuid4().hex[:24]}"),
+                    "stop_reason": reply.stop_reason,
+                    "stop_sequence": reply.stop_sequence,
+                    "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
+                }
+            )
+
+        return await self._handle(request, request.path_params["model"], answer)
+
+    async def bedrock_stream(self, request: Request) -> Response:
+        async def answer(body: dict) -> Response:
+            reply, found = self._bedrock_reply(body)
+            return StreamingResponse(self._bedrock_frames(reply, found), media_type=eventstream.MEDIA_TYPE)
+
+        return await self._handle(request, request.path_params["model"], answer)
+
+    async def _bedrock_frames(self, reply: Reply, found: Directives) -> AsyncIterator[bytes]:
+        events: list[dict] = [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": f"msg_bdrk_{uuid.uuid4().hex[:24]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-simulated",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": reply.input_tokens, "output_tokens": 1},
+                },
+            }
+        ]
+        for index, block in enumerate(self._bedrock_content(reply, f"toolu_bdrk_{uuid.uuid4().hex[:24]}")):
+            if block["type"] == "thinking":
+                events.append(
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                    }
+                )
+                events += [
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "thinking_delta", "thinking": p},
+                    }
+                    for p in pieces(block["thinking"])
+                ]
+                events.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "signature_delta", "signature": block["signature"]},
+                    }
+                )
+            elif block["type"] == "text":
+                events.append(
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "text", "text": ""},
+                    }
+                )
+                events += [
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": p},
+                    }
+                    for p in pieces(block["text"])
+                ]
+            else:
+                events.append({"type": "content_block_start", "index": index, "content_block": dict(block, input={})})
+                events += [
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": p},
+                    }
+                    for p in split_json(block["input"])
+                ]
+            events.append({"type": "content_block_stop", "index": index})
+        events.append(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence},
+                "usage": {"output_tokens": reply.output_tokens},
+            }
+        )
+        events.append(
+            {
+                "type": "message_stop",
+                "amazon-bedrock-invocationMetrics": {
+                    "inputTokenCount": reply.input_tokens,
+                    "outputTokenCount": reply.output_tokens,
+                    "invocationLatency": 1,
+                    "firstByteLatency": 1,
+                },
+            }
+        )
+        await self._pause(found)
+        for event in events:
+            yield eventstream.chunk_frame(event)
+            await self._pause(found)
+
+    # --- LLM Gateway: chat/generations ------------------------------------------------------------
+    def _chat_reply(self, body: dict) -> tuple[Reply, Directives, str]:
+        model = body.get("model")
+        if not isinstance(model, str):
+            raise SalesforceError(400, "model is required")
+        self._check_model(model)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise SalesforceError(400, "messages is required")
+        for msg in messages:
+            if msg.get("role") == "assistant" and "tool_calls" in msg:
+                raise SalesforceError(400, "Unrecognized field tool_calls; use tool_invocations")
+        settings = body.get("generation_settings") or {}
+        turn = _plain_turn([m for m in messages if m.get("role") != "system"])
+        found = directives(turn)
+        if error := _error_for(found):
+            raise error
+        tokens = sum(count_tokens(str(m.get("content") or "")) for m in messages)
+        reply = plan_reply(
+            turn,
+            found,
+            input_tokens=max(tokens, 1),
+            tools_supported=bool(body.get("tools")),
+            thinking_on=False,
+            max_tokens=settings.get("max_tokens"),
+            stop_sequences=settings.get("stop_sequences") or [],
+        )
+        return reply, found, model
+
+    def _check_model(self, model: str) -> None:
+        if not model.startswith("sfdc_ai__") or model in self.config.refused_models:
+            raise SalesforceError(404, f"Model {model} not found")
+
+    @staticmethod
+    def _finish(reply: Reply) -> str:
+        return {"tool_use": "tool_calls", "max_tokens": "length"}.get(reply.stop_reason, "stop")
+
+    async def chat_generations(self, request: Request) -> Response:
+        async def answer(body: dict) -> Response:
+            reply, found, model = self._chat_reply(body)
+            await self._pause(found)
+            generation: dict = {
+                "role": "assistant",
+                "content": reply.text,
+                "parameters": {"finish_reason": self._finish(reply)},
+            }
+            if reply.tool:
+                generation["tool_invocations"] = [
+                    {
+                        "id": f"call_{uuid.uuid4().hex[:20]}",
+                        "type": "function",
+                        "function": {"name": reply.tool[0], "arguments": json.dumps(reply.tool[1])},
+                    }
+                ]
+            return JSONResponse(
+                {
+                    "id": str(uuid.uuid4()),
+                    "generation_details": {
+                        "generations": [generation],
+                        "parameters": {
+                            "model": model,
+                            "usage": {
+                                "prompt_tokens": reply.input_tokens,
+                                "completion_tokens": reply.output_tokens,
+                                "total_tokens": reply.input_tokens + reply.output_tokens,
+                            },
+                        },
+                    },
+                }
+            )
+
+        return await self._handle(request, None, answer)
+
+    async def chat_generations_stream(self, request: Request) -> Response:
+        async def answer(body: dict) -> Response:
+            reply, found, model = self._chat_reply(body)
+            return StreamingResponse(self._chat_frames(reply, found, model), media_type="text/event-stream")
+
+        return await self._handle(request, None, answer)
+
+    async def _chat_frames(self, reply: Reply, found: Directives, model: str) -> AsyncIterator[bytes]:
+        generation_id = str(uuid.uuid4())
+
+        def frame(generation: dict, parameters: dict | None = None) -> bytes:
+            data = {
+                "id": generation_id,
+                "generation_details": {"generations": [generation], "parameters": parameters or {}},
+            }
+            return f"event: generation\ndata: {json.dumps(data)}\n\n".encode()
+
+        await self._pause(found)
+        yield b'event: scoringStarted\ndata: {"status":"started"}\n\n'
+        for piece in pieces(reply.text):
+            yield frame({"role": "assistant", "content": piece, "parameters": {"finish_reason": None}})
+            await self._pause(found)
+        if reply.tool:
+            call_id = f"call_{uuid.uuid4().hex[:20]}"
+            for n, fragment in enumerate(split_json(reply.tool[1])):
+                call: dict = {"index": 0, "function": {"arguments": fragment}}
+                if n == 0:
+                    call.update(id=call_id, type="function", function={"name": reply.tool[0], "arguments": fragment})
+                yield frame(
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_invocations": [call],
+                        "parameters": {"finish_reason": None},
+                    }
+                )
+                await self._pause(found)
+        usage = {
+            "prompt_tokens": reply.input_tokens,
+            "completion_tokens": reply.output_tokens,
+            "total_tokens": reply.input_tokens + reply.output_tokens,
+        }
+        yield frame(
+            {"role": "assistant", "content": "", "parameters": {"finish_reason": self._finish(reply)}},
+            {"model": model, "usage": usage},
+        )
+        yield b'event: scoringCompleted\ndata: {"status":"completed"}\n\n'
+        yield b"data: [DONE]\n\n"
+
+
+def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
+    sim = Simulator(config)
+    app = Starlette(
+        routes=[
+            Route("/services/oauth2/token", sim.oauth_token, methods=["POST"]),
+            Route("/einstein/platform/v1/models/{model}/chat-generations", sim.models_api_chat, methods=["POST"]),
+            Route("/ai/gpt/v1/model/{model}/invoke", sim.bedrock_invoke, methods=["POST"]),
+            Route("/ai/gpt/v1/model/{model}/invoke-with-response-stream", sim.bedrock_stream, methods=["POST"]),
+            Route("/ai/gpt/v1/chat/generations", sim.chat_generations, methods=["POST"]),
+            Route("/ai/gpt/v1/chat/generations/stream", sim.chat_generations_stream, methods=["POST"]),
+        ]
+    )
+    app.state.simulator = sim
+    return app

@@ -1,0 +1,143 @@
+"""The deterministic test model, independent of any surface's wire format.
+
+- It echoes the last text block of the last user turn (directives removed); when that turn
+  holds tool results it answers ``Tool result: `` and their text.
+- ``[[tool:NAME {json}]]`` makes it call tool NAME with that input (surfaces with tools).
+- ``[[error:CODE]]`` makes the surface answer with that HTTP status and a Salesforce error body.
+- ``[[delay:MS]]`` waits before answering and between streamed chunks.
+- ``[[think]]`` adds a thinking block with a signature when thinking is on (Bedrock surface).
+It counts tokens as whitespace-separated words, and honours ``max_tokens`` and ``stop_sequences``
+where the surface carries them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+
+TOOL = re.compile(r"\[\[tool:([A-Za-z0-9_-]+)\s*(\{.*?\})?\s*\]\]", re.S)
+ERROR = re.compile(r"\[\[error:(\d{3})(?::([a-z-]+))?\]\]")
+DELAY = re.compile(r"\[\[delay:(\d+)\]\]")
+THINK = re.compile(r"\[\[think\]\]")
+ANY_DIRECTIVE = re.compile(r"\[\[(?:tool|error|delay|think)\b.*?\]\]", re.S)
+PIECES = re.compile(r"\S+\s*")
+SIGNING_KEY = b"simulator-thinking-signature"
+
+
+def count_tokens(text: str) -> int:
+    return len(text.split())
+
+
+def pieces(text: str) -> list[str]:
+    """The model's 'tokens': words with their trailing whitespace."""
+    leading = text[: len(text) - len(text.lstrip())]
+    found = PIECES.findall(text)
+    if leading and found:
+        found[0] = leading + found[0]
+    return found
+
+
+def sign(thinking: str) -> str:
+    return base64.b64encode(hmac.new(SIGNING_KEY, thinking.encode(), hashlib.sha256).digest()).decode()
+
+
+def signature_ok(thinking: str, signature: str) -> bool:
+    return hmac.compare_digest(sign(thinking), signature or "")
+
+
+@dataclass
+class Turn:
+    """The last user turn, reduced to what the model reacts to."""
+
+    texts: list[str] = field(default_factory=list)
+    tool_results: list[str] = field(default_factory=list)
+
+    @property
+    def all_text(self) -> str:
+        return "\n".join(self.texts)
+
+
+@dataclass
+class Directives:
+    error: int | None = None
+    error_variant: str | None = None
+    delay_ms: int = 0
+    tool: tuple[str, dict] | None = None
+    think: bool = False
+
+
+def directives(turn: Turn) -> Directives:
+    text = turn.all_text
+    found = Directives()
+    if m := ERROR.search(text):
+        found.error, found.error_variant = int(m.group(1)), m.group(2)
+    if m := DELAY.search(text):
+        found.delay_ms = int(m.group(1))
+    if m := TOOL.search(text):
+        try:
+            arguments = json.loads(m.group(2)) if m.group(2) else {}
+        except ValueError:
+            arguments = {"raw": m.group(2)}
+        found.tool = (m.group(1), arguments if isinstance(arguments, dict) else {"value": arguments})
+    found.think = bool(THINK.search(text))
+    return found
+
+
+@dataclass
+class Reply:
+    thinking: str | None
+    text: str
+    tool: tuple[str, dict] | None
+    stop_reason: str  # Anthropic vocabulary; surfaces translate it
+    stop_sequence: str | None
+    input_tokens: int
+    output_tokens: int
+
+
+def reply_text(turn: Turn) -> str:
+    if turn.tool_results:
+        return "Tool result: " + "\n".join(turn.tool_results)
+    last = turn.texts[-1] if turn.texts else ""
+    return ANY_DIRECTIVE.sub("", last).strip()
+
+
+def plan_reply(
+    turn: Turn,
+    found: Directives,
+    *,
+    input_tokens: int,
+    tools_supported: bool,
+    thinking_on: bool,
+    max_tokens: int | None,
+    stop_sequences: list[str],
+) -> Reply:
+    text = reply_text(turn)
+    tool = found.tool if (tools_supported and found.tool and not turn.tool_results) else None
+    if not text and tool is None:
+        text = "OK"
+    thinking = f"The user wrote: {text}" if (found.think and thinking_on) else None
+    stop_reason, stop_sequence = ("tool_use" if tool else "end_turn"), None
+    cut = len(text) + 1
+    for seq in stop_sequences:
+        pos = text.find(seq) if seq else -1
+        if pos != -1 and pos < cut:
+            cut, stop_sequence = pos, seq
+    if stop_sequence is not None:
+        text, stop_reason, tool = text[:cut], "stop_sequence", None
+    words = pieces(text)
+    if max_tokens is not None and len(words) > max_tokens:
+        text, stop_reason, stop_sequence, tool = "".join(words[:max_tokens]), "max_tokens", None, None
+    output = count_tokens(text) + (count_tokens(json.dumps(tool[1])) + 1 if tool else 0)
+    output += count_tokens(thinking) if thinking else 0
+    return Reply(thinking, text, tool, stop_reason, stop_sequence, input_tokens, max(output, 1))
+
+
+def split_json(arguments: dict) -> list[str]:
+    """Tool input as the fragments a model streams: an empty first one, then about three pieces."""
+    raw = json.dumps(arguments)
+    third = max(1, len(raw) // 3)
+    return ["", *(raw[i : i + third] for i in range(0, len(raw), third))]

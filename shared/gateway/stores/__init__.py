@@ -1,0 +1,1 @@
+"""Where configuration and caches live: one interface, a local store and an AWS store."""

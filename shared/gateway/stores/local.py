@@ -1,0 +1,47 @@
+"""Local stores for ``make run``: the model map from a JSON file, verification in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..routing.model_map import ModelMap, default_map_bytes
+from .base import ModelMapSource, VerificationCache
+
+
+class FileModelMapSource(ModelMapSource):
+    def __init__(self, path: str | Path | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = Path(path) if path else None
+
+    def _fetch(self) -> str | bytes:
+        if self.path is None:
+            return default_map_bytes()
+        return self.path.read_bytes()
+
+
+class StaticModelMapSource(ModelMapSource):
+    """A map held in memory (tests, or a map built in code)."""
+
+    def __init__(self, model_map: ModelMap) -> None:
+        super().__init__(max_age=float("inf"))
+        self._cached = model_map
+
+    def _fetch(self) -> str | bytes:  # pragma: no cover - never stale
+        raise RuntimeError("static model map has no backing store")
+
+    def get(self) -> ModelMap:
+        assert self._cached is not None
+        return self._cached
+
+
+class MemoryVerificationCache(VerificationCache):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._items: dict[str, tuple[bool, float]] = {}
+
+    def _read(self, key: str) -> tuple[bool, float] | None:
+        return self._items.get(key)
+
+    def _write(self, key: str, ok: bool, expires_at: float) -> None:
+        self._items[key] = (ok, expires_at)

@@ -1,0 +1,1 @@
+"""Pure Anthropic <-> Salesforce shape conversion. Nothing in here does I/O."""

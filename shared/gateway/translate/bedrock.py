@@ -1,0 +1,81 @@
+"""Anthropic <-> the LLM Gateway's Bedrock-style invoke surface (``/ai/gpt/v1/model/{model}/invoke``).
+
+The body is Anthropic's own, so this is mostly pass-through. Two things are not: fields Bedrock
+does not accept are left out (it answers "Extra inputs are not permitted"), and answers are
+re-labelled with the gateway's message id and the model id the client asked for.
+"""
+
+from __future__ import annotations
+
+from ..anthropic.events import complete_usage
+from ..anthropic.request import MessagesRequest
+
+ANTHROPIC_VERSION = "bedrock-2023-05-31"
+# Top-level fields Bedrock's Anthropic schema accepts (besides messages/system/max_tokens).
+PASSED_FIELDS = ("temperature", "top_p", "top_k", "tool_choice", "thinking", "output_config")
+TOOL_FIELDS = ("type", "name", "description", "input_schema", "cache_control")
+# Betas Bedrock knows; others (Claude Code sends many) would be rejected upstream.
+BEDROCK_BETAS = frozenset(
+    {
+        "interleaved-thinking-2025-05-14",
+        "context-1m-2025-08-07",
+        "fine-grained-tool-streaming-2025-05-14",
+        "token-efficient-tools-2025-02-19",
+        "output-128k-2025-02-19",
+        "computer-use-2025-01-24",
+    }
+)
+
+
+def to_request(request: MessagesRequest) -> dict:
+    body: dict = {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": request.max_tokens}
+    if request.system:
+        body["system"] = request.system
+    body["messages"] = request.messages
+    if request.stop_sequences:
+        body["stop_sequences"] = request.stop_sequences
+    for name in PASSED_FIELDS:
+        value = request.body.get(name)
+        if value is not None:
+            body[name] = value
+    if request.tools:
+        body["tools"] = [{k: v for k, v in tool.items() if k in TOOL_FIELDS} for tool in request.tools]
+    betas = [b for b in request.betas if b in BEDROCK_BETAS]
+    if betas:
+        body["anthropic_beta"] = betas
+    return body
+
+
+def relabel_message(body: dict, message_id: str, model: str) -> dict:
+    """The backend's message with our id, the requested model, and complete usage."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": body.get("content") or [],
+        "stop_reason": body.get("stop_reason") or "end_turn",
+        "stop_sequence": body.get("stop_sequence"),
+        "usage": complete_usage(body.get("usage")),
+    }
+
+
+def relabel_event(event: dict, message_id: str, model: str) -> dict:
+    """One streamed event, relabelled; Bedrock's invocation metrics are dropped."""
+    kind = event.get("type")
+    if kind == "message_start":
+        msg = dict(event.get("message") or {})
+        msg.update(id=message_id, model=model, usage=complete_usage(msg.get("usage")))
+        msg.setdefault("type", "message")
+        msg.setdefault("role", "assistant")
+        msg.setdefault("content", [])
+        msg.setdefault("stop_reason", None)
+        msg.setdefault("stop_sequence", None)
+        return {"type": "message_start", "message": msg}
+    if kind == "message_delta":
+        usage = dict(event.get("usage") or {})
+        usage.setdefault("output_tokens", 0)
+        return {"type": "message_delta", "delta": event.get("delta") or {}, "usage": usage}
+    if kind == "message_stop":
+        return {"type": "message_stop"}
+    return event

@@ -1,0 +1,223 @@
+"""Anthropic <-> the LLM Gateway's ``/ai/gpt/v1/chat/generations`` surface (GPT, Gemini, ...).
+
+OpenAI-like shapes with Salesforce names: ``generation_settings`` for sampling, ``tools`` in
+function form, assistant ``tool_invocations`` (not ``tool_calls``) and ``role: "tool"`` turns
+with ``tool_call_id``. Streaming frames carry content deltas; this module turns them into
+Anthropic events with :class:`StreamTranslator`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from ..anthropic import events as ev
+from ..anthropic.request import MessagesRequest
+from .text import block_text, tool_result_text
+
+FINISH_REASONS = {
+    "stop": "end_turn",
+    "end_turn": "end_turn",
+    "length": "max_tokens",
+    "max_tokens": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "tool_use": "tool_use",
+    "content_filter": "refusal",
+}
+TOOL_MODES = {"auto": "auto", "any": "required", "tool": "required", "none": "none"}
+
+
+def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
+    turns: list[dict] = []
+    system = "\n\n".join(b.get("text", "") for b in request.system if b.get("text"))
+    if system:
+        turns.append({"role": "system", "content": system})
+    for msg in request.messages:
+        if msg["role"] == "assistant":
+            turns.append(_assistant_turn(msg["content"]))
+            continue
+        texts = []
+        for block in msg["content"]:
+            if block.get("type") == "tool_result":
+                turns.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": tool_result_text(block)})
+            else:
+                text = block_text(block)
+                if text:
+                    texts.append(text)
+        if texts:
+            turns.append({"role": "user", "content": "\n\n".join(texts)})
+    settings: dict = {"max_tokens": request.max_tokens}
+    if request.temperature is not None:
+        settings["temperature"] = request.temperature
+    if request.stop_sequences:
+        settings["stop_sequences"] = request.stop_sequences
+    if request.top_p is not None:
+        settings["parameters"] = {"top_p": request.top_p}
+    body: dict = {"model": salesforce_model, "messages": turns, "generation_settings": settings}
+    custom_tools = [t for t in request.tools if t.get("type") in (None, "custom")]
+    if custom_tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t["name"],
+                    "description": t.get("description", ""),
+                    "parameters": t.get("input_schema") or {"type": "object"},
+                },
+            }
+            for t in custom_tools
+        ]
+        choice = request.tool_choice or {"type": "auto"}
+        config: dict = {"mode": TOOL_MODES[choice["type"]]}
+        if choice["type"] == "tool":
+            config["allowed_tools"] = [{"name": choice["name"]}]
+        body["tool_config"] = config
+    return body
+
+
+def _assistant_turn(blocks: list[dict]) -> dict:
+    text = "\n\n".join(b.get("text", "") for b in blocks if b.get("type") == "text" and b.get("text"))
+    turn: dict = {"role": "assistant", "content": text}
+    calls = [
+        {
+            "id": b["id"],
+            "type": "function",
+            "function": {"name": b["name"], "arguments": json.dumps(b.get("input", {}), ensure_ascii=False)},
+        }
+        for b in blocks
+        if b.get("type") == "tool_use"
+    ]
+    if calls:
+        turn["tool_invocations"] = calls
+    return turn
+
+
+def tool_id(raw: object, fallback: str) -> str:
+    """Salesforce's call id with Anthropic's ``toolu_`` prefix, which some clients assume."""
+    value = str(raw) if raw else fallback
+    return value if value.startswith("toolu_") else "toolu_" + value
+
+
+def _arguments(raw: object) -> dict:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
+    except ValueError:
+        return {"_raw_arguments": raw}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def _generation(body: dict) -> tuple[dict, dict]:
+    details = body.get("generation_details") or body.get("generationDetails") or {}
+    generations = details.get("generations") or [{}]
+    return (generations[0] if isinstance(generations[0], dict) else {}), (details.get("parameters") or {})
+
+
+def _usage_numbers(parameters: dict) -> tuple[int | None, int | None]:
+    usage = parameters.get("usage") or {}
+    return usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+
+def from_response(body: dict, message_id: str, model: str, input_estimate: int, new_tool_id: Callable[[], str]) -> dict:
+    generation, parameters = _generation(body)
+    content: list[dict] = []
+    text = generation.get("content") or ""
+    if text:
+        content.append({"type": "text", "text": text})
+    for call in generation.get("tool_invocations") or []:
+        function = call.get("function") or {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": tool_id(call.get("id"), new_tool_id()),
+                "name": function.get("name", ""),
+                "input": _arguments(function.get("arguments")),
+            }
+        )
+    finish = (generation.get("parameters") or {}).get("finish_reason")
+    stop_reason = (
+        "tool_use" if any(b["type"] == "tool_use" for b in content) else FINISH_REASONS.get(finish, "end_turn")
+    )
+    prompt, completion = _usage_numbers(parameters)
+    usage = ev.usage(prompt if prompt is not None else input_estimate, completion or 0)
+    return ev.message(message_id, model, content, stop_reason, None, usage)
+
+
+class StreamTranslator:
+    """Turns chat/generations stream frames into Anthropic events, one request at a time."""
+
+    def __init__(self, message_id: str, model: str, input_estimate: int, new_tool_id: Callable[[], str]) -> None:
+        self.message_id = message_id
+        self.model = model
+        self.input_tokens = input_estimate
+        self.output_tokens = 0
+        self._new_tool_id = new_tool_id
+        self._index = -1
+        self._open: str | None = None  # "text" or a tool key
+        self._tools: dict[object, int] = {}
+        self._saw_tool = False
+        self._finish: str | None = None
+
+    def start(self) -> dict:
+        start = ev.message(self.message_id, self.model, [], None, None, ev.usage(self.input_tokens, 1))
+        return {"type": "message_start", "message": start}
+
+    def _close(self) -> list[dict]:
+        if self._open is None:
+            return []
+        self._open = None
+        return [ev.block_stop(self._index)]
+
+    def feed(self, frame: dict) -> list[dict]:
+        out: list[dict] = []
+        generation, parameters = _generation(frame)
+        prompt, completion = _usage_numbers(parameters)
+        if prompt is not None:
+            self.input_tokens = prompt
+        if completion is not None:
+            self.output_tokens = completion
+        text = generation.get("content")
+        if text:
+            if self._open != "text":
+                out += self._close()
+                self._index += 1
+                self._open = "text"
+                out.append(ev.block_start(self._index, {"type": "text", "text": ""}))
+            out.append(ev.block_delta(self._index, {"type": "text_delta", "text": text}))
+        for position, call in enumerate(generation.get("tool_invocations") or []):
+            out += self._tool_fragment(position, call)
+        finish = (generation.get("parameters") or {}).get("finish_reason")
+        if finish:
+            self._finish = finish
+        return out
+
+    def _tool_fragment(self, position: int, call: dict) -> list[dict]:
+        out: list[dict] = []
+        key = call.get("index", call.get("id") or position)
+        function = call.get("function") or {}
+        if key not in self._tools:
+            out += self._close()
+            self._index += 1
+            self._tools[key] = self._index
+            self._open = f"tool:{key}"
+            self._saw_tool = True
+            block = {
+                "type": "tool_use",
+                "id": tool_id(call.get("id"), self._new_tool_id()),
+                "name": function.get("name", ""),
+                "input": {},
+            }
+            out.append(ev.block_start(self._index, block))
+        arguments = function.get("arguments")
+        if isinstance(arguments, dict):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        if arguments and self._open == f"tool:{key}":
+            out.append(ev.block_delta(self._index, {"type": "input_json_delta", "partial_json": arguments}))
+        return out
+
+    def finish(self) -> list[dict]:
+        stop_reason = "tool_use" if self._saw_tool else FINISH_REASONS.get(self._finish or "stop", "end_turn")
+        usage = ev.usage(self.input_tokens, self.output_tokens)
+        return [*self._close(), ev.message_delta(stop_reason, None, usage), ev.MESSAGE_STOP]

@@ -1,0 +1,35 @@
+"""Flattening Anthropic content to plain text, for surfaces that only carry strings."""
+
+from __future__ import annotations
+
+import json
+
+
+def block_text(block: dict) -> str:
+    kind = block.get("type")
+    if kind == "text":
+        return block.get("text", "")
+    if kind == "tool_use":
+        return f"[tool call {block.get('name')}: {json.dumps(block.get('input', {}), ensure_ascii=False)}]"
+    if kind == "tool_result":
+        content = block.get("content")
+        inner = content if isinstance(content, str) else blocks_text(content or [])
+        label = "tool error" if block.get("is_error") else "tool result"
+        return f"[{label}: {inner}]"
+    if kind == "document":
+        source = block.get("source") or {}
+        if source.get("type") == "text":
+            return source.get("data", "")
+        if source.get("type") == "content":
+            content = source.get("content")
+            return content if isinstance(content, str) else blocks_text(content or [])
+    return ""  # thinking and other non-text blocks carry nothing a text-only model can use
+
+
+def blocks_text(blocks: list) -> str:
+    return "\n\n".join(t for t in (block_text(b) for b in blocks if isinstance(b, dict)) if t)
+
+
+def tool_result_text(block: dict) -> str:
+    content = block.get("content")
+    return content if isinstance(content, str) else blocks_text(content or [])
