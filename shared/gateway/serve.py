@@ -24,6 +24,7 @@ def _simulator_env(sim_url: str, sim_config: object) -> dict[str, str]:
 
 async def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     settings = Settings.from_env()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from urllib.parse import parse_qs
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -176,7 +177,7 @@ class Simulator:
 
     # --- OAuth ----------------------------------------------------------------------------------
     async def oauth_token(self, request: Request) -> Response:
-        form = await request.form()
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         if form.get("grant_type") != "client_credentials":
             return JSONResponse(
                 {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400
