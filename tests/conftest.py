@@ -1,0 +1,99 @@
+"""Shared fixtures: the simulator and the gateway on real loopback sockets, and real clients.
+
+``stack`` is one session-wide pair (simulator + gateway, no client keys). ``make_stack`` builds
+extra pairs with other settings (API keys, short token lifetimes) for the tests that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import anthropic
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.serving import ServerThread
+from gateway.settings import Settings
+from gateway.simulator.app import Simulator, SimulatorConfig, create_simulator_app
+
+
+@dataclass
+class Stack:
+    simulator_url: str
+    gateway_url: str
+    simulator: Simulator
+    settings: Settings
+
+    def client(self, **kwargs) -> anthropic.Anthropic:
+        kwargs.setdefault("api_key", "test-key")
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.Anthropic(base_url=self.gateway_url, **kwargs)
+
+    def async_client(self, **kwargs) -> anthropic.AsyncAnthropic:
+        kwargs.setdefault("api_key", "test-key")
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.AsyncAnthropic(base_url=self.gateway_url, **kwargs)
+
+    def http(self, **kwargs) -> httpx.Client:
+        """A raw HTTP client for wire-level assertions; sends Anthropic's required headers by default."""
+        headers = {"x-api-key": "test-key", "anthropic-version": "2023-06-01", **kwargs.pop("headers", {})}
+        return httpx.Client(base_url=self.gateway_url, headers=headers, timeout=30, **kwargs)
+
+    def backend_requests(self, path_part: str = "") -> list[dict]:
+        """What the gateway sent to the simulator (path, headers, body), oldest first."""
+        return [r for r in self.simulator.requests if path_part in r["path"]]
+
+
+def _start_stack(env: dict[str, str] | None = None, sim_config: SimulatorConfig | None = None) -> tuple[Stack, list]:
+    config = sim_config or SimulatorConfig()
+    sim_app = create_simulator_app(config)
+    sim = ServerThread(sim_app).start()
+    settings = Settings.from_env(
+        {
+            "SF_TOKEN_URL": f"{sim.url}/services/oauth2/token",
+            "SF_CLIENT_ID": config.client_id,
+            "SF_CLIENT_SECRET": config.client_secret,
+            **(env or {}),
+        }
+    )
+    gateway = ServerThread(create_app(settings=settings)).start()
+    stack = Stack(sim.url, gateway.url, sim_app.state.simulator, settings)
+    return stack, [gateway, sim]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    built, servers = _start_stack()
+    yield built
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def make_stack() -> Iterator[Callable[..., Stack]]:
+    """Build a separate simulator + gateway pair: ``make_stack(env={...}, sim_config=SimulatorConfig(...))``."""
+    running: list = []
+
+    def build(env: dict[str, str] | None = None, sim_config: SimulatorConfig | None = None) -> Stack:
+        built, servers = _start_stack(env, sim_config)
+        running.extend(servers)
+        return built
+
+    yield build
+    for server in running:
+        server.stop()
+
+
+@pytest.fixture
+def client(stack: Stack) -> anthropic.Anthropic:
+    return stack.client()
+
+
+# Model ids that reach each Salesforce surface in the default model map.
+SURFACE_MODELS = {
+    "bedrock_invoke": "claude-sonnet-4-5",
+    "models_api": "claude-3-7-sonnet-latest",
+    "chat_generations": "gpt-4.1-mini",
+}
