@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .salesforce.oauth import Credentials
+
 
 def _float(env: dict, name: str, default: float) -> float:
     raw = env.get(name)
@@ -52,11 +54,18 @@ class Settings:
 
     @property
     def token_url(self) -> str:
-        if self.sf_token_url:
-            return self.sf_token_url
-        domain = (self.sf_my_domain or "").strip().rstrip("/")
-        if "://" in domain:
-            return f"{domain}/services/oauth2/token"
-        if not domain.endswith(".salesforce.com"):
-            domain = f"{domain}.my.salesforce.com"
-        return f"https://{domain}/services/oauth2/token"
+        return self.sf_token_url or token_url_for(self.sf_my_domain or "")
+
+    def credentials(self) -> Credentials:
+        """Credentials from the environment; a deployment reads them from Secrets Manager instead."""
+        return Credentials(self.token_url, self.sf_client_id or "", self.sf_client_secret or "")
+
+
+def token_url_for(my_domain: str) -> str:
+    """``acme`` or ``acme.my.salesforce.com`` or a full URL -> the OAuth token endpoint."""
+    domain = my_domain.strip().rstrip("/")
+    if "://" in domain:
+        return f"{domain}/services/oauth2/token"
+    if not domain.endswith(".salesforce.com"):
+        domain = f"{domain}.my.salesforce.com"
+    return f"https://{domain}/services/oauth2/token"

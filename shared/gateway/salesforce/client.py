@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ import httpx
 from ..anthropic.errors import GatewayError
 from ..settings import Settings
 from .errors import CallContext, map_status, transport_error
-from .oauth import TokenProvider
+from .oauth import Credentials, TokenProvider
 
 # Required on every Models API and LLM Gateway call ("reserved for future use" in the spec).
 SALESFORCE_HEADERS = {
@@ -31,14 +31,15 @@ def build_http(settings: Settings) -> httpx.AsyncClient:
 
 
 class SalesforceClient:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: Callable[[], Credentials] | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
         self.http = http or build_http(settings)
         self.tokens = TokenProvider(
-            self.http,
-            settings.token_url,
-            settings.sf_client_id or "",
-            settings.sf_client_secret or "",
-            api_base_override=settings.sf_api_base_url,
+            self.http, credentials or settings.credentials, api_base_override=settings.sf_api_base_url
         )
 
     async def aclose(self) -> None:

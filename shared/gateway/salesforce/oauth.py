@@ -7,7 +7,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -16,6 +16,16 @@ from ..anthropic.errors import GatewayError
 DEFAULT_API_BASE = "https://api.salesforce.com"
 REFRESH_MARGIN = 300.0  # seconds before exp; shortened for short-lived tokens
 FALLBACK_LIFETIME = 1800.0  # Salesforce's default JWT timeout when exp cannot be read
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    def __str__(self) -> str:  # never print the secret, whatever formats this object
+        return f"Credentials(token_url={self.token_url!r}, client_id=***)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +54,14 @@ class TokenProvider:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
+        credentials: Callable[[], Credentials],
         api_base_override: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``credentials`` is called at the first mint (it may read Secrets Manager), then kept."""
         self._http = http
-        self._token_url = token_url
-        self._client_id = client_id
-        self._client_secret = client_secret
+        self._load_credentials = credentials
+        self._credentials: Credentials | None = None
         self._api_base_override = api_base_override
         self._clock = clock
         self._token: AccessToken | None = None
@@ -71,13 +79,17 @@ class TokenProvider:
             return token
 
     async def _mint(self) -> AccessToken:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-        }
+        if self._credentials is None:
+            try:
+                self._credentials = await asyncio.to_thread(self._load_credentials)
+            except Exception as exc:
+                raise GatewayError(
+                    "api_error", f"Salesforce credentials could not be loaded ({type(exc).__name__})", status=500
+                ) from None
+        creds = self._credentials
+        form = {"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}
         try:
-            response = await self._http.post(self._token_url, data=form)
+            response = await self._http.post(creds.token_url, data=form)
         except httpx.HTTPError as exc:
             raise GatewayError(
                 "api_error", f"Salesforce OAuth endpoint unreachable: {type(exc).__name__}", status=500

@@ -6,10 +6,10 @@ import asyncio
 import json
 import time
 import uuid
-from urllib.parse import parse_qs
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -16,6 +16,7 @@ class ModelMapSource(ABC):
         self.max_age = max_age
         self._clock = clock
         self._cached: ModelMap | None = None
+        self._raw: str | bytes | None = None
         self._loaded_at = 0.0
 
     @abstractmethod
@@ -25,7 +26,10 @@ class ModelMapSource(ABC):
     def get(self) -> ModelMap:
         now = self._clock()
         if self._cached is None or now - self._loaded_at >= self.max_age:
-            self._cached = ModelMap.from_json(self._fetch())
+            raw = self._fetch()
+            if self._cached is None or raw != self._raw:  # re-parse only when the document changed
+                self._cached = ModelMap.from_json(raw)
+                self._raw = raw
             self._loaded_at = now
         return self._cached
 
