@@ -37,7 +37,7 @@ def create_app(
     services: Services | None = None,
 ) -> Starlette:
     settings = settings or (services.settings if services else Settings.from_env())
-    services = services or Services.local(settings)
+    services = services or Services.from_settings(settings)
     unknown = set(groups) - set(ROUTE_GROUPS)
     if unknown:
         raise ValueError(f"unknown route groups: {sorted(unknown)}")

@@ -26,6 +26,9 @@ class Settings:
     # Gateway
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     model_map_path: str | None = None
+    model_map_parameter: str | None = None  # SSM parameter name (deployment)
+    verification_table: str | None = None  # DynamoDB table name (deployment)
+    sf_secret_id: str | None = None  # Secrets Manager id of the Salesforce credentials (deployment)
     model_map_max_age: float = 300.0
     verification_ttl: float = 3600.0
     max_body_bytes: int = 32 * 1024 * 1024
@@ -44,12 +47,17 @@ class Settings:
             sf_read_timeout=_float(env, "SF_READ_TIMEOUT", 300.0),
             api_keys=keys,
             model_map_path=env.get("MODEL_MAP_PATH") or None,
+            model_map_parameter=env.get("MODEL_MAP_PARAMETER") or None,
+            verification_table=env.get("VERIFICATION_TABLE") or None,
+            sf_secret_id=env.get("SF_SECRET_ID") or None,
             model_map_max_age=_float(env, "MODEL_MAP_MAX_AGE", 300.0),
             verification_ttl=_float(env, "MODEL_VERIFICATION_TTL", 3600.0),
         )
 
     @property
     def has_salesforce_credentials(self) -> bool:
+        if self.sf_secret_id:
+            return True
         return bool((self.sf_my_domain or self.sf_token_url) and self.sf_client_id and self.sf_client_secret)
 
     @property
