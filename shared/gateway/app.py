@@ -11,21 +11,26 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from . import logs
 from .anthropic.errors import GatewayError
 from .middleware import GatewayMiddleware
 from .routes import ALL_GROUPS, ROUTE_GROUPS
 from .services import Services
 from .settings import Settings
+from .telemetry import Telemetry, from_environment
 
 
 def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    request.state.sample.error_type = exc.error_type
+    request.state.sample.backend_error = exc.backend
     return JSONResponse(exc.body(request.state.request_id), status_code=exc.status, headers=exc.headers)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    request.state.sample.error_type = error_type
     body = GatewayError(error_type, exc.detail, status=exc.status_code).body(request.state.request_id)
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
@@ -35,7 +40,9 @@ def create_app(
     *,
     settings: Settings | None = None,
     services: Services | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Starlette:
+    logs.configure()
     settings = settings or (services.settings if services else Settings.from_env())
     services = services or Services.from_settings(settings)
     unknown = set(groups) - set(ROUTE_GROUPS)
@@ -50,7 +57,14 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GatewayMiddleware, auth=services.auth, max_body_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(
+                GatewayMiddleware,
+                auth=services.auth,
+                max_body_bytes=settings.max_body_bytes,
+                telemetry=telemetry or from_environment(),
+            )
+        ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -1,23 +1,38 @@
-"""The gateway's one ASGI middleware: request ids, client auth, version header, size limit, last-resort 500.
+"""The gateway's one ASGI middleware: request ids, client auth, version header, size limit,
+telemetry, and the last-resort 500.
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass through untouched and unbuffered.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .anthropic import ids
 from .anthropic.errors import GatewayError, envelope_bytes
 from .client_auth import ApiKeyCheck
+from .logs import correlation_id_var, request_id_var
+from .telemetry import RequestSample, Telemetry
 
 log = logging.getLogger("gateway")
 
 # Paths that answer without a key: Claude Code's HEAD / probe and the readiness check.
 OPEN_PATHS = frozenset({"/", "/health"})
 VERSION_REQUIRED_PREFIX = "/v1/messages"
+
+
+def route_name(path: str) -> str:
+    if path.startswith("/v1/messages/count_tokens"):
+        return "count_tokens"
+    if path.startswith("/v1/messages"):
+        return "messages"
+    if path.startswith("/v1/models"):
+        return "models"
+    return "health" if path in OPEN_PATHS else "other"
 
 
 def error_response_parts(error: GatewayError, request_id: str) -> tuple[Message, Message]:
@@ -30,46 +45,73 @@ def error_response_parts(error: GatewayError, request_id: str) -> tuple[Message,
     )
 
 
+def correlation_id(scope: Scope, headers: dict[str, str]) -> str | None:
+    """API Gateway's request id: from Mangum's event, or the Lambda Web Adapter's context header."""
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        return (event.get("requestContext") or {}).get("requestId")
+    raw = headers.get("x-amzn-request-context")
+    if raw:
+        try:
+            return json.loads(raw).get("requestId")
+        except (ValueError, AttributeError):
+            return None
+    return None
+
+
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, auth: ApiKeyCheck, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, auth: ApiKeyCheck, max_body_bytes: int, telemetry: Telemetry) -> None:
         self.app = app
         self.auth = auth
         self.max_body_bytes = max_body_bytes
+        self.telemetry = telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = ids.request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = False
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        sample = RequestSample(route=route_name(scope["path"]), started=time.perf_counter())
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["sample"] = sample
+        request_id_var.set(request_id)
+        correlation_id_var.set(correlation_id(scope, headers))
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
+                sample.status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"request-id", request_id.encode())]
+            elif sample.first_byte is None and message.get("body"):
+                sample.first_byte = time.perf_counter()
             await send(message)
 
-        refusal = self._refusal(scope)
-        if refusal is not None:
-            for part in error_response_parts(refusal, request_id):
-                await send(part)
-            return
         try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
-            if not started:
-                error = GatewayError("api_error", "Internal server error")
-                for part in error_response_parts(error, request_id):
-                    await send(part)
+            refusal = self._refusal(scope, headers)
+            if refusal is not None:
+                sample.error_type = refusal.error_type
+                for part in error_response_parts(refusal, request_id):
+                    await send_with_id(part)
+                return
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                log.exception("unhandled error")
+                if not sample.status:
+                    sample.error_type = "api_error"
+                    for part in error_response_parts(GatewayError("api_error", "Internal server error"), request_id):
+                        await send_with_id(part)
+        finally:
+            try:
+                self.telemetry.record(sample)
+            except Exception:
+                log.exception("telemetry failed")
 
-    def _refusal(self, scope: Scope) -> GatewayError | None:
+    def _refusal(self, scope: Scope, headers: dict[str, str]) -> GatewayError | None:
         path = scope["path"]
         if path in OPEN_PATHS:
             return None
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         denied = self.auth.check(headers)
         if denied is not None:
             return denied

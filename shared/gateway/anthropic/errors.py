@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ..redaction import redact
+
 # Anthropic's error types and the HTTP status each one is served with.
 STATUS_BY_TYPE: dict[str, int] = {
     "invalid_request_error": 400,
@@ -33,10 +35,12 @@ class GatewayError(Exception):
         *,
         status: int | None = None,
         headers: dict[str, str] | None = None,
+        backend: bool = False,
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
-        self.message = message
+        self.message = redact(message)
+        self.backend = backend  # raised because Salesforce failed, not because the client did
         self.status = status or STATUS_BY_TYPE.get(error_type, 500)
         self.headers = headers or {}
 

@@ -77,7 +77,9 @@ class SalesforceClient:
         try:
             return response.json()
         except ValueError:
-            raise GatewayError("api_error", "Salesforce returned a body that is not JSON", status=500) from None
+            raise GatewayError(
+                "api_error", "Salesforce returned a body that is not JSON", status=500, backend=True
+            ) from None
 
     @asynccontextmanager
     async def post_stream(self, path: str, payload: Any, ctx: CallContext) -> AsyncIterator[httpx.Response]:

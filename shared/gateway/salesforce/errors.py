@@ -68,6 +68,12 @@ def overflow_error(ctx: CallContext, detail: str = "") -> GatewayError:
 
 
 def map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallContext) -> GatewayError:
+    error = _map_status(status, body, headers, ctx)
+    error.backend = True
+    return error
+
+
+def _map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallContext) -> GatewayError:
     detail = backend_message(body)
     if status in (400, 413, 422) and _OVERFLOW.search(detail):
         return overflow_error(ctx, detail)
@@ -101,5 +107,5 @@ def map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallConte
 def transport_error(exc: BaseException) -> GatewayError:
     """A failure with no HTTP answer at all (refused, reset, timed out)."""
     if isinstance(exc, httpx.TimeoutException):
-        return GatewayError("timeout_error", "Salesforce did not answer in time")
-    return GatewayError("api_error", f"Salesforce is unreachable ({type(exc).__name__})", status=500)
+        return GatewayError("timeout_error", "Salesforce did not answer in time", backend=True)
+    return GatewayError("api_error", f"Salesforce is unreachable ({type(exc).__name__})", status=500, backend=True)

@@ -33,8 +33,8 @@ def exception_error(exception_type: str, payload: bytes) -> GatewayError:
         message = payload.decode("utf-8", "replace")[:500] or exception_type
     error_type = EXCEPTION_TYPES.get(exception_type, "api_error")
     if error_type == "invalid_request_error" and "too long" in message:
-        return GatewayError("invalid_request_error", message)
-    return GatewayError(error_type, f"Salesforce stream error ({exception_type}): {message}")
+        return GatewayError("invalid_request_error", message, backend=True)
+    return GatewayError(error_type, f"Salesforce stream error ({exception_type}): {message}", backend=True)
 
 
 async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
@@ -47,7 +47,9 @@ async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
         try:
             messages = list(buffer)
         except ParserError as exc:
-            raise GatewayError("api_error", f"Salesforce sent a corrupt event stream ({type(exc).__name__})") from None
+            raise GatewayError(
+                "api_error", f"Salesforce sent a corrupt event stream ({type(exc).__name__})", backend=True
+            ) from None
         for message in messages:
             kind = message.headers.get(":message-type")
             if kind == "exception" or kind == "error":
@@ -59,4 +61,6 @@ async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
                 envelope = json.loads(message.payload)
                 yield json.loads(base64.b64decode(envelope["bytes"]))
             except (ValueError, KeyError, TypeError):
-                raise GatewayError("api_error", "Salesforce sent an event-stream frame that is not JSON") from None
+                raise GatewayError(
+                    "api_error", "Salesforce sent an event-stream frame that is not JSON", backend=True
+                ) from None

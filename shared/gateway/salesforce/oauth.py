@@ -84,7 +84,10 @@ class TokenProvider:
                 self._credentials = await asyncio.to_thread(self._load_credentials)
             except Exception as exc:
                 raise GatewayError(
-                    "api_error", f"Salesforce credentials could not be loaded ({type(exc).__name__})", status=500
+                    "api_error",
+                    f"Salesforce credentials could not be loaded ({type(exc).__name__})",
+                    status=500,
+                    backend=True,
                 ) from None
         creds = self._credentials
         form = {"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}
@@ -92,15 +95,17 @@ class TokenProvider:
             response = await self._http.post(creds.token_url, data=form)
         except httpx.HTTPError as exc:
             raise GatewayError(
-                "api_error", f"Salesforce OAuth endpoint unreachable: {type(exc).__name__}", status=500
+                "api_error", f"Salesforce OAuth endpoint unreachable: {type(exc).__name__}", status=500, backend=True
             ) from None
         if response.status_code != 200:
-            raise GatewayError("api_error", _oauth_failure(response), status=500)
+            raise GatewayError("api_error", _oauth_failure(response), status=500, backend=True)
         try:
             body = response.json()
             value = body["access_token"]
         except (ValueError, KeyError, TypeError):
-            raise GatewayError("api_error", "Salesforce OAuth endpoint returned no access token", status=500) from None
+            raise GatewayError(
+                "api_error", "Salesforce OAuth endpoint returned no access token", status=500, backend=True
+            ) from None
         now = self._clock()
         times = jwt_expiry(value)
         iat, exp = times if times else (now, now + FALLBACK_LIFETIME)

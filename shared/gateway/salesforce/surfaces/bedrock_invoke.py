@@ -25,7 +25,7 @@ class BedrockInvokeSurface(Surface):
     async def create(self, call: Call) -> dict:
         body = await self.client.post_json(self._path(call, "invoke"), bedrock.to_request(call.request), call.context)
         if not isinstance(body, dict) or body.get("type") == "error" or "content" not in body:
-            raise GatewayError("api_error", "Salesforce returned an answer without content", status=500)
+            raise GatewayError("api_error", "Salesforce returned an answer without content", status=500, backend=True)
         return bedrock.relabel_message(body, call.message_id, call.model)
 
     async def stream(self, call: Call) -> AsyncIterator[dict]:
@@ -34,11 +34,15 @@ class BedrockInvokeSurface(Surface):
             if not response.headers.get("content-type", "").startswith(eventstream.MEDIA_TYPE):
                 # Seen under load: a 200 whose body is an error, not an event stream.
                 detail = backend_message(await response.aread())
-                raise GatewayError("overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}")
+                raise GatewayError(
+                    "overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}", backend=True
+                )
             finished = False
             async for event in eventstream.decode(response.aiter_raw()):
                 relabelled = bedrock.relabel_event(event, call.message_id, call.model)
                 finished = relabelled["type"] == "message_stop"
                 yield relabelled
             if not finished:
-                raise GatewayError("api_error", "Salesforce ended the stream before the message was complete")
+                raise GatewayError(
+                    "api_error", "Salesforce ended the stream before the message was complete", backend=True
+                )

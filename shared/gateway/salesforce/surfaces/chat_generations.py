@@ -21,7 +21,7 @@ class ChatGenerationsSurface(Surface):
         payload = cg.to_request(call.request, call.entry.salesforce_model)
         body = await self.client.post_json("/ai/gpt/v1/chat/generations", payload, call.context)
         if not isinstance(body, dict):
-            raise GatewayError("api_error", "Salesforce returned an unexpected answer", status=500)
+            raise GatewayError("api_error", "Salesforce returned an unexpected answer", status=500, backend=True)
         return cg.from_response(body, call.message_id, call.model, call.input_estimate, ids.tool_use_id)
 
     async def stream(self, call: Call) -> AsyncIterator[dict]:
@@ -30,7 +30,9 @@ class ChatGenerationsSurface(Surface):
         async with self.client.post_stream("/ai/gpt/v1/chat/generations/stream", payload, call.context) as response:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 detail = backend_message(await response.aread())
-                raise GatewayError("overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}")
+                raise GatewayError(
+                    "overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}", backend=True
+                )
             started = done = False
             async for name, data in read_events(response):
                 if data.strip() == "[DONE]":
@@ -39,9 +41,13 @@ class ChatGenerationsSurface(Surface):
                 try:
                     frame = json.loads(data)
                 except ValueError:
-                    raise GatewayError("api_error", "Salesforce sent a stream frame that is not JSON") from None
+                    raise GatewayError(
+                        "api_error", "Salesforce sent a stream frame that is not JSON", backend=True
+                    ) from None
                 if name == "error" or (isinstance(frame, dict) and "errorCode" in frame):
-                    raise GatewayError("api_error", f"Salesforce stream error: {backend_message(data.encode())}")
+                    raise GatewayError(
+                        "api_error", f"Salesforce stream error: {backend_message(data.encode())}", backend=True
+                    )
                 if name not in ("generation", "message") or not isinstance(frame, dict):
                     continue  # scoringStarted / scores / scoringCompleted and future events
                 if not started:
@@ -50,8 +56,8 @@ class ChatGenerationsSurface(Surface):
                 for event in translator.feed(frame):
                     yield event
             if not started:
-                raise GatewayError("overloaded_error", "Salesforce returned an empty stream")
+                raise GatewayError("overloaded_error", "Salesforce returned an empty stream", backend=True)
             if not done:
-                raise GatewayError("api_error", "Salesforce ended the stream before it was complete")
+                raise GatewayError("api_error", "Salesforce ended the stream before it was complete", backend=True)
             for event in translator.finish():
                 yield event

@@ -1,0 +1,103 @@
+"""Per-request telemetry: structured logs and CloudWatch metrics (EMF through Powertools).
+
+Locally nothing is emitted beyond plain logs; a deployment sets ``POWERTOOLS_METRICS_NAMESPACE``
+and every request flushes one small set of EMF blobs to stdout, which CloudWatch turns into the
+metrics the dashboard reads (``METRIC_NAMES``). Powertools is imported only when enabled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+SERVICE = "sf-anthropic-gateway"
+# Metric name -> (unit, dimension names besides "service"). The dashboard reads exactly these.
+METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Requests": ("Count", ("Route",)),
+    "Latency": ("Milliseconds", ("Route",)),
+    "TimeToFirstByte": ("Milliseconds", ("Route",)),
+    "BackendLatency": ("Milliseconds", ("Model",)),
+    "InputTokens": ("Count", ("Model",)),
+    "OutputTokens": ("Count", ("Model",)),
+    "Errors": ("Count", ("ErrorType",)),
+    "BackendErrors": ("Count", ("ErrorType",)),
+    "ColdStart": ("Count", ()),
+}
+METRIC_NAMES = frozenset(METRICS)
+
+
+@dataclass(slots=True)
+class RequestSample:
+    """What one request did; the HTTP layer fills it in as it learns each part."""
+
+    route: str
+    started: float
+    status: int = 0
+    first_byte: float | None = None
+    error_type: str | None = None
+    backend_error: bool = False
+    model: str | None = None
+    backend_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def elapsed_ms(self, at: float | None = None) -> float:
+        return ((at if at is not None else time.perf_counter()) - self.started) * 1000
+
+
+class Telemetry:
+    """Emits nothing; the deployment uses :class:`EmfTelemetry`."""
+
+    def record(self, sample: RequestSample) -> None:
+        return None
+
+
+class EmfTelemetry(Telemetry):
+    def __init__(self, namespace: str) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        self._single_metric = single_metric
+        self._units = {"Count": MetricUnit.Count, "Milliseconds": MetricUnit.Milliseconds}
+        self.namespace = namespace
+        self._cold = True
+
+    def _emit(self, name: str, value: float, **dimensions: str) -> None:
+        unit, _dims = METRICS[name]
+        with self._single_metric(
+            name=name,
+            unit=self._units[unit],
+            value=value,
+            namespace=self.namespace,
+            default_dimensions={"service": SERVICE},
+        ) as metric:
+            for key, dim_value in dimensions.items():
+                metric.add_dimension(name=key, value=dim_value)
+
+    def record(self, sample: RequestSample) -> None:
+        if self._cold:
+            self._cold = False
+            self._emit("ColdStart", 1)
+        route = sample.route
+        self._emit("Requests", 1, Route=route)
+        self._emit("Latency", sample.elapsed_ms(), Route=route)
+        if sample.first_byte is not None:
+            self._emit("TimeToFirstByte", sample.elapsed_ms(sample.first_byte), Route=route)
+        if sample.model:
+            if sample.backend_ms is not None:
+                self._emit("BackendLatency", sample.backend_ms, Model=sample.model)
+            if sample.input_tokens is not None:
+                self._emit("InputTokens", sample.input_tokens, Model=sample.model)
+            if sample.output_tokens is not None:
+                self._emit("OutputTokens", sample.output_tokens, Model=sample.model)
+        if sample.error_type:
+            self._emit("Errors", 1, ErrorType=sample.error_type)
+            if sample.backend_error:
+                self._emit("BackendErrors", 1, ErrorType=sample.error_type)
+
+
+def from_environment(env: Any = None) -> Telemetry:
+    env = os.environ if env is None else env
+    namespace = env.get("POWERTOOLS_METRICS_NAMESPACE")
+    return EmfTelemetry(namespace) if namespace else Telemetry()
