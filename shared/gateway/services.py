@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import redaction
 from .client_auth import ApiKeyCheck
 from .routing.model_map import ModelEntry, ModelMap
 from .routing.verification import ModelVerifier
@@ -27,6 +28,7 @@ class Services:
     verifier: ModelVerifier = field(init=False)
 
     def __post_init__(self) -> None:
+        redaction.register(*self.settings.api_keys, self.settings.sf_client_secret)
         self.auth = ApiKeyCheck(self.settings.api_keys)
         self.surfaces = build_surfaces(self.client)
         self.verifier = ModelVerifier(self.verification, self._probe)

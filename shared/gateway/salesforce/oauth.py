@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .. import redaction
 from ..anthropic.errors import GatewayError
 
 DEFAULT_API_BASE = "https://api.salesforce.com"
@@ -90,6 +91,7 @@ class TokenProvider:
                     backend=True,
                 ) from None
         creds = self._credentials
+        redaction.register(creds.client_secret)
         form = {"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}
         try:
             response = await self._http.post(creds.token_url, data=form)
@@ -106,6 +108,7 @@ class TokenProvider:
             raise GatewayError(
                 "api_error", "Salesforce OAuth endpoint returned no access token", status=500, backend=True
             ) from None
+        redaction.register(value)
         now = self._clock()
         times = jwt_expiry(value)
         iat, exp = times if times else (now, now + FALLBACK_LIFETIME)
