@@ -22,7 +22,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "InputTokens": ("Count", ("Model",)),
     "OutputTokens": ("Count", ("Model",)),
     "Errors": ("Count", ("ErrorType",)),
-    "BackendErrors": ("Count", ("ErrorType",)),
+    "BackendErrors": ("Count", ()),  # one series, so the alarm can divide it by Requests
     "ColdStart": ("Count", ()),
 }
 METRIC_NAMES = frozenset(METRICS)
@@ -94,7 +94,7 @@ class EmfTelemetry(Telemetry):
         if sample.error_type:
             self._emit("Errors", 1, ErrorType=sample.error_type)
             if sample.backend_error:
-                self._emit("BackendErrors", 1, ErrorType=sample.error_type)
+                self._emit("BackendErrors", 1)
 
 
 def from_environment(env: Any = None) -> Telemetry:

@@ -1,0 +1,194 @@
+"""Offline checks of template.yaml: cfn-lint, then the SAM translator's output, asserted on."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from gateway.routing.model_map import default_map_bytes
+from gateway.telemetry import METRICS, SERVICE
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+STREAM_URI = "lambda:path/2021-11-15/functions/${MessagesFunction.Arn}/response-streaming-invocations"
+
+
+class _NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs only when a template names one; this one does not."""
+
+    def load(self) -> dict:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def source() -> dict:
+    return yaml_parse(TEMPLATE.read_text())
+
+
+@pytest.fixture(scope="module")
+def translated(source, monkeypatch_module) -> dict:
+    template = json.loads(json.dumps(source))
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            props["CodeUri"] = f"s3://artifacts/{name}.zip"  # sam package does this swap
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = "s3://artifacts/layer.zip"
+    return transform(template, {"Stage": "dev"}, _NoManagedPolicies())["Resources"]
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield patch
+    patch.undo()
+
+
+def _operations(translated: dict) -> dict[tuple[str, str], dict]:
+    body = translated["Api"]["Properties"]["Body"]
+    return {(path, method): op for path, ops in body["paths"].items() for method, op in ops.items()}
+
+
+def test_cfn_lint_passes():
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_route_exists_and_requires_an_api_key(translated):
+    ops = _operations(translated)
+    assert set(ops) == {
+        ("/v1/messages", "post"),
+        ("/v1/messages/count_tokens", "post"),
+        ("/v1/models", "get"),
+        ("/v1/models/{model_id}", "get"),
+    }
+    for key, op in ops.items():
+        assert op.get("security") == [{"api_key": []}], key
+    definitions = translated["Api"]["Properties"]["Body"]["securityDefinitions"]
+    assert definitions["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    assert {"ApiUsagePlan", "ApiApiKey", "ApiUsagePlanKey"} <= set(translated)
+
+
+def test_messages_really_streams_and_the_rest_is_buffered(translated):
+    ops = _operations(translated)
+    messages = ops[("/v1/messages", "post")]["x-amazon-apigateway-integration"]
+    assert messages["responseTransferMode"] == "STREAM"
+    assert STREAM_URI in messages["uri"]["Fn::Sub"]
+    assert messages["timeoutInMillis"] == 900000
+    for key in [k for k in ops if k != ("/v1/messages", "post")]:
+        integration = ops[key]["x-amazon-apigateway-integration"]
+        assert integration.get("responseTransferMode") in (None, "BUFFERED"), key
+        assert "/2015-03-31/functions/" in integration["uri"]["Fn::Sub"], key
+
+
+def test_messages_function_runs_under_the_lambda_web_adapter(translated):
+    props = translated["MessagesFunction"]["Properties"]
+    env = props["Environment"]["Variables"]
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert env["AWS_LWA_READINESS_CHECK_PATH"] == "/health"
+    assert props["Handler"] == "run.sh"
+    assert any("LambdaAdapterLayer" in json.dumps(layer) for layer in props["Layers"])
+    run_sh = ROOT / "functions" / "messages" / "run.sh"
+    assert run_sh.stat().st_mode & 0o111, "run.sh must be executable"
+    assert b"\r\n" not in run_sh.read_bytes()
+
+
+def test_each_function_has_the_shared_layer(translated):
+    layer = next(name for name in translated if name.startswith("SharedLayer"))
+    functions = [n for n, r in translated.items() if r["Type"] == "AWS::Lambda::Function"]
+    assert sorted(functions) == ["CountTokensFunction", "MessagesFunction", "ModelsFunction"]
+    for name in functions:
+        assert {"Ref": layer} in translated[name]["Properties"]["Layers"], name
+
+
+def _statements(translated: dict):
+    for name, resource in translated.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield name, statement
+
+
+def test_no_policy_grants_star_on_resources(translated):
+    found = list(_statements(translated))
+    assert found, "expected inline policies"
+    for role, statement in found:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            assert resource != "*" and not (isinstance(resource, str) and resource.endswith(":*")), (role, statement)
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(a.endswith("*") for a in actions), (role, statement)
+
+
+def test_policies_reach_only_the_three_resources(translated):
+    text = json.dumps([s for _, s in _statements(translated)])
+    referenced = set(re.findall(r'"(?:Ref|Fn::GetAtt)": \["?(\w+)', text)) | set(re.findall(r"\$\{(\w+)\}", text))
+    named = {r for r in referenced if r in translated}
+    assert named <= {"ModelMapParameter", "VerificationTable", "SalesforceSecret"}, named
+
+
+def test_count_tokens_cannot_read_the_salesforce_secret(translated):
+    text = json.dumps([s for role, s in _statements(translated) if role == "CountTokensFunctionRole"])
+    assert "SalesforceSecret" not in text and "dynamodb" not in text
+
+
+def test_model_map_parameter_starts_as_the_packaged_default(source):
+    value = source["Resources"]["ModelMapParameter"]["Properties"]["Value"]
+    assert json.loads(value) == json.loads(default_map_bytes())
+    assert len(value) <= 4096, "a Standard SSM parameter holds 4 KB"
+
+
+def test_every_resource_name_carries_the_stage(source):
+    named = {
+        "ModelMapParameter": "Name",
+        "VerificationTable": "TableName",
+        "SalesforceSecret": "Name",
+        "Dashboard": "DashboardName",
+        "Api": "Name",
+        "SharedLayer": "LayerName",
+        "Api5xxAlarm": "AlarmName",
+        "BackendErrorRateAlarm": "AlarmName",
+    }
+    for resource, prop in named.items():
+        assert "${Stage}" in json.dumps(source["Resources"][resource]["Properties"][prop]), resource
+
+
+def dashboard_metrics(source: dict) -> set[tuple[str, frozenset[str]]]:
+    """(metric name, dimension names) for every gateway metric the dashboard reads."""
+    body = json.loads(source["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+    found = set()
+    for widget in body["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            if isinstance(metric[0], dict):  # a SEARCH expression
+                expression = metric[0]["expression"]
+                match = re.search(r"\{SfAnthropicGateway/\$\{Stage\},([^}]*)\} MetricName=\"(\w+)\"", expression)
+                assert match, expression
+                found.add((match.group(2), frozenset(match.group(1).split(","))))
+            elif metric[0] == "SfAnthropicGateway/${Stage}":
+                names = [x for x in metric[2:] if isinstance(x, str)][::2]
+                found.add((metric[1], frozenset(names)))
+    return found
+
+
+def test_dashboard_reads_only_metrics_the_code_defines(source):
+    read = dashboard_metrics(source)
+    assert {name for name, _ in read} == set(METRICS), "every metric should be on the dashboard, and no other"
+    for name, dims in read:
+        assert dims == {"service", *METRICS[name][1]}, name
+    assert SERVICE in source["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
