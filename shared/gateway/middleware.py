@@ -103,6 +103,21 @@ class GatewayMiddleware:
                     for part in error_response_parts(GatewayError("api_error", "Internal server error"), request_id):
                         await send_with_id(part)
         finally:
+            log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                sample.status,
+                extra={
+                    "route": sample.route,
+                    "status": sample.status,
+                    "latency_ms": round(sample.elapsed_ms(), 2),
+                    "model": sample.model,
+                    "error_type": sample.error_type,
+                    "input_tokens": sample.input_tokens,
+                    "output_tokens": sample.output_tokens,
+                },
+            )
             try:
                 self.telemetry.record(sample)
             except Exception:

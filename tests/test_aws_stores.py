@@ -1,0 +1,114 @@
+"""The deployed code path against AWS APIs for real: moto in server mode, boto3 over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from conftest import deploy
+
+from gateway.routing.model_map import default_map_bytes
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.simulator.app import SimulatorConfig
+from gateway.stores.aws import DynamoDBVerificationCache, SSMModelMapSource
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def deployment(aws, stack, request):
+    name = request.node.name.replace("_", "-")[:40]
+    return deploy(aws, name, stack.simulator_url, default_map_bytes().decode(), SimulatorConfig())
+
+
+def test_model_map_is_read_from_ssm_and_reread_after_its_max_age(aws, deployment):
+    clock = Clock(1000.0)
+    source = SSMModelMapSource(deployment.parameter, max_age=60, clock=clock)
+    assert source.get().find("claude-sonnet-4-5").salesforce_model.endswith("Claude45Sonnet")
+    assert source.get().find("claude-test-only") is not None  # the catch-all claude- pattern
+
+    changed = json.loads(default_map_bytes())
+    changed["patterns"] = [p for p in changed["patterns"] if p["match"] != "^claude-"]
+    changed["models"][0]["display_name"] = "Renamed Opus"
+    aws.client("ssm").put_parameter(Name=deployment.parameter, Value=json.dumps(changed), Overwrite=True)
+
+    clock.now += 30
+    assert source.get().find("claude-test-only") is not None, "within max_age the cached map is served"
+    clock.now += 31
+    fresh = source.get()
+    assert fresh.find("claude-test-only") is None
+    assert fresh.find("claude-opus-4-5").display_name == "Renamed Opus"
+
+
+def test_verification_items_carry_a_ttl_and_expired_items_count_as_missing(aws, deployment):
+    clock = Clock(time.time())
+    cache = DynamoDBVerificationCache(deployment.table, ttl=600, clock=clock)
+    cache.put("bedrock_invoke/sfdc_ai__X", True)
+    item = aws.client("dynamodb").get_item(TableName=deployment.table, Key={"pk": {"S": "bedrock_invoke/sfdc_ai__X"}})
+    assert item["Item"]["ok"] == {"BOOL": True}
+    assert int(item["Item"]["expires_at"]["N"]) == int(clock.now + 600)
+    ttl = aws.client("dynamodb").describe_time_to_live(TableName=deployment.table)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires_at"
+    assert cache.get("bedrock_invoke/sfdc_ai__X") is True
+
+    # DynamoDB deletes expired items lazily; an item still present past expires_at is a miss.
+    clock.now += 601
+    assert aws.client("dynamodb").get_item(TableName=deployment.table, Key={"pk": {"S": "bedrock_invoke/sfdc_ai__X"}})
+    assert cache.get("bedrock_invoke/sfdc_ai__X") is None
+    assert cache.get("never/written") is None
+
+
+def test_services_verify_models_into_dynamodb_with_credentials_from_secrets_manager(aws, deployment, stack):
+    settings = Settings.from_env(deployment.env)
+    services = Services.from_settings(settings)
+    minted_before = stack.simulator.mint.minted
+
+    async def listed() -> list[str]:
+        try:
+            return [e.id for e in await services.verifier.available(services.model_map().listed())]
+        finally:
+            await services.aclose()
+
+    ids = asyncio.run(listed())
+    assert "claude-sonnet-4-5-20250929" in ids
+    assert "claude-opus-4-1-20250805" not in ids, "the simulator refuses Opus 4.1's Salesforce model"
+    assert stack.simulator.mint.minted > minted_before, "the secret's credentials minted a token"
+
+    items = aws.client("dynamodb").scan(TableName=deployment.table)["Items"]
+    by_key = {i["pk"]["S"]: i for i in items}
+    assert by_key["bedrock_invoke/sfdc_ai__DefaultBedrockAnthropicClaude41Opus"]["ok"] == {"BOOL": False}
+    assert by_key["bedrock_invoke/sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet"]["ok"] == {"BOOL": True}
+    now = time.time()
+    for item in items:
+        expires = int(item["expires_at"]["N"])
+        assert now < expires <= now + settings.verification_ttl + 5
+    # A refusal is remembered for less time than a success, so a newly enabled model appears sooner.
+    refused = int(by_key["bedrock_invoke/sfdc_ai__DefaultBedrockAnthropicClaude41Opus"]["expires_at"]["N"])
+    accepted = int(by_key["bedrock_invoke/sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet"]["expires_at"]["N"])
+    assert refused < accepted
+
+
+def test_second_listing_reads_dynamodb_instead_of_probing_again(aws, deployment, stack):
+    settings = Settings.from_env(deployment.env)
+
+    async def list_once() -> int:
+        services = Services.from_settings(settings)
+        try:
+            return len(await services.verifier.available(services.model_map().listed()))
+        finally:
+            await services.aclose()
+
+    asyncio.run(list_once())
+    probes_before = len(stack.backend_requests())
+    # A new process (a new Lambda container) finds the answers in DynamoDB.
+    asyncio.run(list_once())
+    assert len(stack.backend_requests()) == probes_before
