@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8080
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install package clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
@@ -25,6 +25,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The layer for the Lambda target (manylinux, Python 3.12) and one zip per function; fails above 50 MB.
+package: $(STAMP)
+	$(PY) infra/package.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info shared/*.egg-info
