@@ -192,3 +192,30 @@ def test_dashboard_reads_only_metrics_the_code_defines(source):
     for name, dims in read:
         assert dims == {"service", *METRICS[name][1]}, name
     assert SERVICE in source["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+
+
+def test_api_gateway_own_errors_use_the_anthropic_envelope(source):
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in source["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+    }
+    assert {"INVALID_API_KEY", "THROTTLED", "QUOTA_EXCEEDED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    assert responses["INVALID_API_KEY"]["StatusCode"] == "401"
+    for kind, props in responses.items():
+        template = props["ResponseTemplates"]["application/json"]
+        # What API Gateway substitutes: messageString is already a quoted JSON string.
+        rendered = template.replace("$context.error.messageString", '"Too Many Requests"').replace(
+            "$context.requestId", "4f1d-example"
+        )
+        body = json.loads(rendered)
+        assert body["type"] == "error" and body["request_id"] == "4f1d-example", kind
+        assert body["error"]["type"] in {
+            "authentication_error",
+            "not_found_error",
+            "rate_limit_error",
+            "request_too_large",
+            "timeout_error",
+            "invalid_request_error",
+            "api_error",
+        }, kind
