@@ -72,9 +72,15 @@ class SalesforceError(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
-def _error_for(found: Directives) -> SalesforceError | None:
+def _error_for(found: Directives, turn: Turn, attempts: dict[str, int]) -> SalesforceError | None:
     if found.error is None:
         return None
+    variant = found.error_variant or ""
+    if variant.startswith("first-"):
+        key = turn.all_text
+        attempts[key] = attempts.get(key, 0) + 1
+        if attempts[key] > int(variant[6:] or 0):
+            return None
     headers = {"Retry-After": "1"} if found.error == 429 and found.error_variant != "no-retry-after" else {}
     return SalesforceError(found.error, headers=headers)
 
@@ -129,6 +135,7 @@ class Simulator:
         self.mint = TokenMint(self.config.signing_secret, self.config.token_ttl_seconds)
         self.requests: deque[dict] = deque(maxlen=200)  # what the gateway sent, for tests to inspect
         self.in_flight = 0
+        self.attempts: dict[str, int] = {}  # prompt -> calls seen, for [[error:CODE:first-N]]
 
     # --- plumbing -------------------------------------------------------------------------------
     def _check(self, request: Request, model: str | None) -> None:
@@ -209,7 +216,7 @@ class Simulator:
                 raise SalesforceError(400, "messages must be a list of {role, content: string}")
             turn = _plain_turn([m for m in messages if m.get("role") != "system"])
             found = directives(turn)
-            if error := _error_for(found):
+            if error := _error_for(found, turn, self.attempts):
                 raise error
             await self._pause(found)
             tokens = sum(count_tokens(m["content"]) for m in messages)
@@ -271,7 +278,7 @@ class Simulator:
                     raise SalesforceError(400, "Invalid `signature` in `thinking` block")
         turn = _anthropic_turn(messages)
         found = directives(turn)
-        if error := _error_for(found):
+        if error := _error_for(found, turn, self.attempts):
             raise error
         thinking = body.get("thinking") or {}
         reply = plan_reply(
@@ -427,7 +434,7 @@ class Simulator:
         settings = body.get("generation_settings") or {}
         turn = _plain_turn([m for m in messages if m.get("role") != "system"])
         found = directives(turn)
-        if error := _error_for(found):
+        if error := _error_for(found, turn, self.attempts):
             raise error
         tokens = sum(count_tokens(str(m.get("content") or "")) for m in messages)
         reply = plan_reply(

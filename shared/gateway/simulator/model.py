@@ -3,7 +3,9 @@
 - It echoes the last text block of the last user turn (directives removed); when that turn
   holds tool results it answers ``Tool result: `` and their text.
 - ``[[tool:NAME {json}]]`` makes it call tool NAME with that input (surfaces with tools).
-- ``[[error:CODE]]`` makes the surface answer with that HTTP status and a Salesforce error body.
+- ``[[error:CODE]]`` makes the surface answer with that HTTP status and a Salesforce error body
+  (429 carries ``Retry-After: 1``; ``[[error:429:no-retry-after]]`` omits it); ``[[error:CODE:first-N]]``
+  fails only the first N times the same prompt arrives, so client retries can succeed.
 - ``[[delay:MS]]`` waits before answering and between streamed chunks.
 - ``[[think]]`` adds a thinking block with a signature when thinking is on (Bedrock surface).
 It counts tokens as whitespace-separated words, and honours ``max_tokens`` and ``stop_sequences``
@@ -20,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 TOOL = re.compile(r"\[\[tool:([A-Za-z0-9_-]+)\s*(\{.*?\})?\s*\]\]", re.S)
-ERROR = re.compile(r"\[\[error:(\d{3})(?::([a-z-]+))?\]\]")
+ERROR = re.compile(r"\[\[error:(\d{3})(?::([a-z0-9-]+))?\]\]")
 DELAY = re.compile(r"\[\[delay:(\d+)\]\]")
 THINK = re.compile(r"\[\[think\]\]")
 ANY_DIRECTIVE = re.compile(r"\[\[(?:tool|error|delay|think)\b.*?\]\]", re.S)
