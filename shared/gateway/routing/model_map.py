@@ -76,6 +76,8 @@ class ModelMap:
             raise ModelMapError("model map must be an object with a 'models' list")
         entries = []
         for i, raw in enumerate(doc["models"]):
+            if not isinstance(raw, dict):
+                raise ModelMapError(f"models[{i}]: must be an object")
             try:
                 entry = ModelEntry(
                     id=raw["id"],
@@ -95,13 +97,18 @@ class ModelMap:
             entries.append(entry)
         by_id = {e.id: e for e in entries}
         patterns = []
-        for i, raw in enumerate(doc.get("patterns", [])):
+        raw_patterns = doc.get("patterns", [])
+        if not isinstance(raw_patterns, list):
+            raise ModelMapError("patterns: must be a list")
+        for i, raw in enumerate(raw_patterns):
+            if not isinstance(raw, dict) or not isinstance(raw.get("match"), str):
+                raise ModelMapError(f"patterns[{i}]: must be an object with a string 'match'")
             target = by_id.get(raw.get("route_to"))
             if target is None:
                 raise ModelMapError(f"patterns[{i}].route_to: {raw.get('route_to')!r} is not a model id")
             try:
                 patterns.append((re.compile(raw["match"]), target))
-            except (KeyError, re.error) as exc:
+            except re.error as exc:
                 raise ModelMapError(f"patterns[{i}].match: {exc}") from None
         return cls(entries=entries, patterns=patterns)
 

@@ -25,12 +25,16 @@ def apply_limits(text: str, max_tokens: int, stop_sequences: list[str]) -> tuple
 
 
 def _budget_end(text: str, max_tokens: int) -> int:
-    """Index where ``max_tokens`` estimated tokens end."""
+    """End of the longest prefix, cut at a word boundary, whose estimate fits in ``max_tokens``."""
     if text_tokens(text) <= max_tokens:
         return len(text)
-    used = 0
-    for piece in _PIECES.finditer(text):
-        used += text_tokens(piece.group())
-        if used > max_tokens:
-            return piece.start()
-    return len(text)
+    ends = [m.end() for m in _PIECES.finditer(text)]
+    low, high = 0, len(ends) - 1  # the estimate grows with the prefix: binary search the last end that fits
+    best = 0
+    while low <= high:
+        middle = (low + high) // 2
+        if text_tokens(text[: ends[middle]]) <= max_tokens:
+            best, low = ends[middle], middle + 1
+        else:
+            high = middle - 1
+    return best

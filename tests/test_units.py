@@ -1,0 +1,1110 @@
+"""Unit tests of the gateway's pure modules: model map, token estimates, limits, translators,
+the AWS event-stream decoder, error mapping, OAuth tokens and the Anthropic event builders.
+
+Most tests need no network. The OAuth tests run real components (simulator, gateway, token
+provider) on loopback, because refresh and re-mint behaviour only shows against a real mint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import itertools
+import json
+import re
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterable
+
+import anthropic
+import pytest
+
+from gateway.anthropic.errors import GatewayError
+from gateway.anthropic.events import chunk_text, events_from_message, usage
+from gateway.anthropic.validation import validate_count_tokens, validate_messages
+from gateway.routing.model_map import SURFACES, ModelMap, ModelMapError
+from gateway.salesforce.client import SalesforceClient
+from gateway.salesforce.errors import CallContext, backend_message, map_status
+from gateway.salesforce.eventstream import decode
+from gateway.salesforce.oauth import TokenProvider, jwt_expiry
+from gateway.simulator.app import SimulatorConfig
+from gateway.simulator.eventstream import chunk_frame, encode_frame, exception_frame
+from gateway.simulator.tokens import TokenMint
+from gateway.tokens import count_request, image_size, image_tokens, text_tokens
+from gateway.translate import bedrock
+from gateway.translate import chat_generations as cg
+from gateway.translate.limits import apply_limits
+
+# --- shared helpers -----------------------------------------------------------------------------
+
+
+def _png(width: int, height: int) -> bytes:
+    """A complete, decodable greyscale PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    raw = (b"\x00" + bytes(x % 256 for x in range(width))) * height
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def _gif(width: int, height: int) -> bytes:
+    """A minimal GIF89a: header, logical screen descriptor, one 1x1 image, trailer."""
+    screen = struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    image = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00"
+    return b"GIF89a" + screen + image + b"\x3b"
+
+
+def _jpeg(width: int, height: int, *, sof: int = 0xC0, app_padding: int = 0) -> bytes:
+    """SOI, a JFIF APP0 (optionally an APP1 of ``app_padding`` bytes), a DQT-free SOF segment, EOI."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    app1 = b""
+    if app_padding:
+        app1 = b"\xff\xe1" + struct.pack(">H", app_padding + 2) + b"\xff" * app_padding
+    components = b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    sof_segment = bytes([0xFF, sof]) + struct.pack(">HBHHB", 8 + len(components), 8, height, width, 3) + components
+    return b"\xff\xd8" + app0 + app1 + sof_segment + b"\xff\xd9"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _request(**body) -> object:
+    body.setdefault("model", "claude-sonnet-4-5")
+    body.setdefault("max_tokens", 100)
+    body.setdefault("messages", [{"role": "user", "content": "hi"}])
+    betas = tuple(body.pop("betas", ()))
+    return validate_messages(body, betas)
+
+
+def _tool_ids() -> Iterable[str]:
+    n = 0
+    while True:
+        n += 1
+        yield f"toolu_generated{n}"
+
+
+def _id_factory():
+    ids = _tool_ids()
+    return lambda: next(ids)
+
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+BLOCK_DELTAS = {
+    "text": {"text_delta"},
+    "tool_use": {"input_json_delta"},
+    "thinking": {"thinking_delta", "signature_delta"},
+}
+
+
+def assemble(events: list[dict]) -> dict:
+    """Check an Anthropic event sequence is well formed and rebuild the message it describes."""
+    assert events, "no events"
+    assert events[0]["type"] == "message_start"
+    assert events[-1] == {"type": "message_stop"}
+    message = copy.deepcopy(events[0]["message"])
+    assert message["content"] == []
+    assert message["stop_reason"] is None
+    open_index: int | None = None
+    json_parts: dict[int, list[str]] = {}
+    deltas_seen = 0
+    for event in events[1:-1]:
+        kind = event["type"]
+        assert deltas_seen == 0, f"{kind} after message_delta"
+        if kind == "content_block_start":
+            assert open_index is None, "a block started before the previous one stopped"
+            assert event["index"] == len(message["content"]), "block indexes must be 0, 1, 2, ..."
+            open_index = event["index"]
+            message["content"].append(copy.deepcopy(event["content_block"]))
+        elif kind == "content_block_delta":
+            assert event["index"] == open_index, "delta for a block that is not open"
+            block, delta = message["content"][open_index], event["delta"]
+            assert delta["type"] in BLOCK_DELTAS.get(block["type"], set()), (block["type"], delta["type"])
+            if delta["type"] == "text_delta":
+                block["text"] += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+            else:
+                json_parts.setdefault(open_index, []).append(delta["partial_json"])
+        elif kind == "content_block_stop":
+            assert event["index"] == open_index
+            block = message["content"][open_index]
+            if block["type"] == "tool_use":
+                raw = "".join(json_parts.get(open_index, []))
+                block["input"] = json.loads(raw) if raw else {}
+            open_index = None
+        elif kind == "message_delta":
+            assert open_index is None, "message_delta while a block is open"
+            deltas_seen += 1
+            message["stop_reason"] = event["delta"]["stop_reason"]
+            message["stop_sequence"] = event["delta"]["stop_sequence"]
+            message["usage"] = dict(message["usage"], **event["usage"])
+        elif kind != "ping":
+            pytest.fail(f"unexpected event {kind}")
+    assert deltas_seen == 1, "exactly one message_delta"
+    return message
+
+
+# --- ModelMap ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_map() -> ModelMap:
+    return ModelMap.default()
+
+
+def test_default_map_loads(default_map):
+    assert len(default_map.entries) >= 10
+    assert len(default_map.patterns) >= 4
+    assert {e.surface for e in default_map.entries} <= set(SURFACES)
+    ids = [e.id for e in default_map.entries]
+    assert len(ids) == len(set(ids))
+    for entry in default_map.entries:
+        assert entry.salesforce_model.startswith("sfdc_ai__")
+        assert entry.context_window > 0 and entry.max_output_tokens > 0
+
+
+def test_default_map_listed_newest_first(default_map):
+    listed = default_map.listed()
+    assert [e.created_at for e in listed] == sorted((e.created_at for e in listed), reverse=True)
+    assert len(listed) == len(default_map.entries)
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        # exact ids
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929"),
+        ("gpt-4.1-mini", "gpt-4.1-mini"),
+        # aliases
+        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+        ("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219"),
+        ("claude-sonnet-4-0", "claude-sonnet-4-20250514"),
+        # date suffix stripped, then matched as an id or alias
+        ("claude-opus-4-5-20991231", "claude-opus-4-5-20251101"),
+        ("claude-opus-4-5-latest", "claude-opus-4-5-20251101"),
+        ("gpt-5-20250807", "gpt-5"),
+        ("gpt-5-latest", "gpt-5"),
+        # patterns for ids that have no entry
+        ("claude-opus-5-5", "claude-opus-4-5-20251101"),
+        ("claude-opus-4-8", "claude-opus-4-5-20251101"),
+        ("claude-3-opus-20240229", "claude-opus-4-5-20251101"),
+        ("claude-sonnet-5-5", "claude-sonnet-4-5-20250929"),
+        ("claude-sonnet-4-6", "claude-sonnet-4-5-20250929"),
+        ("claude-haiku-5-5", "claude-haiku-4-5-20251001"),
+        ("claude-3-5-haiku-20241022", "claude-haiku-4-5-20251001"),
+        ("claude-something-new", "claude-sonnet-4-5-20250929"),
+    ],
+)
+def test_find(default_map, requested, expected):
+    entry = default_map.find(requested)
+    assert entry is not None, requested
+    assert entry.id == expected
+
+
+@pytest.mark.parametrize("requested", ["gpt-9", "gemini-3.0-pro", "", "opus", "xclaude-opus-4-5", "claude"])
+def test_find_unknown(default_map, requested):
+    assert default_map.find(requested) is None
+
+
+def test_route_unknown_raises_not_found(default_map):
+    with pytest.raises(GatewayError) as caught:
+        default_map.route("gpt-9")
+    assert caught.value.error_type == "not_found_error"
+    assert caught.value.status == 404
+    assert "gpt-9" in caught.value.message
+    route = default_map.route("claude-opus-5-5")
+    assert route.requested == "claude-opus-5-5"
+    assert route.entry.id == "claude-opus-4-5-20251101"
+
+
+def test_patterns_apply_in_order():
+    doc = {
+        "models": [
+            {"id": "a", "salesforce_model": "sfdc_ai__A", "surface": "models_api"},
+            {"id": "b", "salesforce_model": "sfdc_ai__B", "surface": "chat_generations"},
+        ],
+        "patterns": [{"match": "^x-special", "route_to": "b"}, {"match": "^x-", "route_to": "a"}],
+    }
+    model_map = ModelMap.from_document(doc)
+    assert model_map.find("x-special-1").id == "b"
+    assert model_map.find("x-other").id == "a"
+    assert model_map.find("y") is None
+
+
+def test_minimal_entry_gets_defaults():
+    model_map = ModelMap.from_json(
+        json.dumps({"models": [{"id": "m", "salesforce_model": "sfdc_ai__M", "surface": "bedrock_invoke"}]})
+    )
+    (entry,) = model_map.entries
+    assert entry.display_name == "m"
+    assert entry.aliases == ()
+    assert entry.listed is True
+    assert entry.info()["id"] == "m"
+    assert model_map.patterns == []
+
+
+def test_unlisted_entries_are_routable_but_not_listed():
+    model_map = ModelMap.from_document(
+        {
+            "models": [
+                {"id": "shown", "salesforce_model": "sfdc_ai__S", "surface": "models_api"},
+                {"id": "hidden", "salesforce_model": "sfdc_ai__H", "surface": "models_api", "listed": False},
+            ]
+        }
+    )
+    assert [e.id for e in model_map.listed()] == ["shown"]
+    assert model_map.find("hidden").id == "hidden"
+
+
+_GOOD = {"id": "m", "salesforce_model": "sfdc_ai__M", "surface": "models_api"}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param([], id="not-an-object"),
+        pytest.param({}, id="no-models"),
+        pytest.param({"models": {"m": _GOOD}}, id="models-not-a-list"),
+        pytest.param({"models": [{"salesforce_model": "sfdc_ai__M", "surface": "models_api"}]}, id="missing-id"),
+        pytest.param({"models": [{"id": "m", "surface": "models_api"}]}, id="missing-salesforce-model"),
+        pytest.param({"models": [{"id": "m", "salesforce_model": "sfdc_ai__M"}]}, id="missing-surface"),
+        pytest.param({"models": [dict(_GOOD, surface="soap_api")]}, id="bad-surface"),
+        pytest.param({"models": [dict(_GOOD, context_window="lots")]}, id="bad-context-window"),
+        pytest.param({"models": ["m"]}, id="entry-not-an-object"),
+        pytest.param({"models": [_GOOD], "patterns": [{"match": "(", "route_to": "m"}]}, id="bad-regex"),
+        pytest.param({"models": [_GOOD], "patterns": [{"match": "^m", "route_to": "nope"}]}, id="route-to-unknown"),
+        pytest.param({"models": [_GOOD], "patterns": [{"match": "^m"}]}, id="route-to-missing"),
+        pytest.param({"models": [_GOOD], "patterns": [{"route_to": "m"}]}, id="match-missing"),
+        pytest.param({"models": [_GOOD], "patterns": ["^m"]}, id="pattern-not-an-object"),
+        pytest.param({"models": [_GOOD], "patterns": [{"match": 5, "route_to": "m"}]}, id="match-not-a-string"),
+    ],
+)
+def test_malformed_documents_raise_model_map_error(doc):
+    with pytest.raises(ModelMapError):
+        ModelMap.from_document(doc)
+
+
+def test_invalid_json_raises_model_map_error():
+    with pytest.raises(ModelMapError):
+        ModelMap.from_json("{not json")
+
+
+# --- token estimates -----------------------------------------------------------------------------
+
+
+def test_text_tokens_empty_is_zero():
+    assert text_tokens("") == 0
+
+
+def test_text_tokens_monotonic_in_length():
+    sample = "The quick brown fox jumps over the lazy dog; 日本語も少し。 Emoji 🎉 too! " * 20
+    counts = [text_tokens(sample[:n]) for n in range(len(sample) + 1)]
+    assert all(a <= b for a, b in itertools.pairwise(counts))
+    assert counts[-1] > counts[len(sample) // 2] > counts[10]
+
+
+@pytest.mark.parametrize("length", [1, 7, 36, 100, 1000, 10_000, 123_457])
+def test_text_tokens_ascii_about_len_over_3_6(length):
+    text = ("def f(x):\n    return x * 2  # comment\n" * (length // 38 + 1))[:length]
+    assert abs(text_tokens(text) - length / 3.6) <= 1.5
+
+
+def test_text_tokens_counts_non_ascii():
+    cjk = "日本語のテキストを数える" * 10  # 120 three-byte characters
+    assert len(cjk) - 1 <= text_tokens(cjk) <= len(cjk) + 2
+    assert text_tokens(cjk) > 3 * text_tokens("a" * len(cjk))
+    emoji = "🎉" * 50
+    assert text_tokens(emoji) >= 50
+    accented = "é" * 100
+    assert text_tokens(accented) > text_tokens("e" * 100)
+    mixed = "hello " * 10 + "мир " * 10
+    assert text_tokens(mixed) > text_tokens("hello " * 10 + "mir " * 10)
+
+
+def test_image_size_png():
+    assert image_size(_b64(_png(200, 150))) == (200, 150)
+    assert image_size(_b64(_png(1, 4097))) == (1, 4097)
+
+
+def test_image_size_gif():
+    assert image_size(_b64(_gif(320, 240))) == (320, 240)
+    header_only = b"GIF87a" + struct.pack("<HH", 17, 1000) + b"\x00\x00\x00"
+    assert image_size(_b64(header_only)) == (17, 1000)
+
+
+@pytest.mark.parametrize("sof", [0xC0, 0xC2])
+def test_image_size_jpeg(sof):
+    assert image_size(_b64(_jpeg(640, 480, sof=sof))) == (640, 480)
+
+
+def test_image_size_jpeg_skips_large_app_segment():
+    assert image_size(_b64(_jpeg(1024, 768, app_padding=20_000))) == (1024, 768)
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xd9"])
+def test_image_size_unknown(data):
+    assert image_size(_b64(data)) is None
+
+
+def test_image_size_reads_only_the_head_of_a_large_payload():
+    big = _png(300, 300) + b"\x00" * 2_000_000
+    assert image_size(_b64(big)) == (300, 300)
+
+
+def test_image_tokens_rule():
+    block = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": _b64(_png(750, 100))}}
+    assert image_tokens(block) == 100
+    url = {"type": "image", "source": {"type": "url", "url": "https://example.com/x.png"}}
+    assert image_tokens(url) > 0
+
+
+def test_count_request_components_add_up():
+    base = validate_count_tokens({"model": "m", "messages": [{"role": "user", "content": "hello there"}]})
+    with_system = validate_count_tokens(
+        {"model": "m", "system": "Be nice.", "messages": [{"role": "user", "content": "hello there"}]}
+    )
+    with_tools = validate_count_tokens(
+        {"model": "m", "tools": [WEATHER_TOOL], "messages": [{"role": "user", "content": "hello there"}]}
+    )
+    assert 0 < count_request(base) < count_request(with_system)
+    assert count_request(base) < count_request(with_tools)
+
+
+def test_count_request_handles_a_megabyte():
+    text = ("All work and no play makes Jack a dull boy. " * 30_000)[: 1024 * 1024]
+    request = validate_count_tokens({"model": "m", "messages": [{"role": "user", "content": text}]})
+    tokens = count_request(request)
+    assert len(text) / 3.6 <= tokens <= len(text) / 3.6 + 100
+
+
+# --- apply_limits --------------------------------------------------------------------------------
+
+
+def test_limits_stop_sequence_before_budget():
+    text, reason, seq = apply_limits("Hello world STOP and then more words", 1000, ["STOP"])
+    assert (text, reason, seq) == ("Hello world ", "stop_sequence", "STOP")
+
+
+def test_limits_earliest_stop_sequence_wins():
+    text, reason, seq = apply_limits("one two three four", 1000, ["four", "two"])
+    assert (text, reason, seq) == ("one ", "stop_sequence", "two")
+
+
+def test_limits_budget_before_stop_sequence():
+    source = "word " * 500 + "STOP tail"
+    text, reason, seq = apply_limits(source, 10, ["STOP"])
+    assert reason == "max_tokens"
+    assert seq is None
+    assert source.startswith(text)
+    assert "STOP" not in text
+    assert 0 < text_tokens(text) <= 10
+
+
+def test_limits_neither():
+    assert apply_limits("short answer", 1000, ["ZZZ"]) == ("short answer", "end_turn", None)
+    assert apply_limits("short answer", 1000, []) == ("short answer", "end_turn", None)
+
+
+def test_limits_budget_cut_is_the_longest_prefix_within_budget():
+    """A model stopped at max_tokens has used its budget: no longer word-boundary prefix fits it."""
+    source = "word " * 2000
+    for budget in (10, 100, 1000):
+        text, reason, _ = apply_limits(source, budget, [])
+        assert reason == "max_tokens"
+        longer = source[: len(text) + len("word ")]
+        assert text_tokens(text) <= budget
+        assert text_tokens(longer) > budget, (
+            f"max_tokens={budget}: cut after {text_tokens(text)} tokens, but {text_tokens(longer)} would fit"
+        )
+
+
+# --- chat/generations translation ----------------------------------------------------------------
+
+
+def _tool_conversation(**extra) -> object:
+    return _request(
+        model="gpt-4.1-mini",
+        system="Be brief.",
+        max_tokens=321,
+        temperature=0.25,
+        stop_sequences=["END"],
+        tools=[WEATHER_TOOL],
+        messages=[
+            {"role": "user", "content": "What's the weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Let me check."},
+                    {"type": "tool_use", "id": "toolu_abc", "name": "get_weather", "input": {"city": "Paris"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_abc", "content": "Sunny, 24C"},
+                    {"type": "text", "text": "Thanks!"},
+                ],
+            },
+        ],
+        **extra,
+    )
+
+
+def test_chat_to_request_turns():
+    body = cg.to_request(_tool_conversation(), "sfdc_ai__DefaultGPT41Mini")
+    assert body["model"] == "sfdc_ai__DefaultGPT41Mini"
+    turns = body["messages"]
+    assert turns[0] == {"role": "system", "content": "Be brief."}
+    assert turns[1] == {"role": "user", "content": "What's the weather in Paris?"}
+    assistant = turns[2]
+    assert assistant["role"] == "assistant"
+    assert assistant["content"] == "Let me check."
+    assert "tool_calls" not in assistant
+    (call,) = assistant["tool_invocations"]
+    assert call["id"] == "toolu_abc"
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+    assert turns[3] == {"role": "tool", "tool_call_id": "toolu_abc", "content": "Sunny, 24C"}
+    assert turns[4] == {"role": "user", "content": "Thanks!"}
+    assert len(turns) == 5
+
+
+def test_chat_to_request_settings_and_tools():
+    body = cg.to_request(_tool_conversation(tool_choice={"type": "any"}), "sfdc_ai__DefaultGPT41Mini")
+    assert body["generation_settings"] == {"max_tokens": 321, "temperature": 0.25, "stop_sequences": ["END"]}
+    (tool,) = body["tools"]
+    assert tool == {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": WEATHER_TOOL["input_schema"],
+        },
+    }
+    assert body["tool_config"] == {"mode": "required"}
+    forced = cg.to_request(
+        _tool_conversation(tool_choice={"type": "tool", "name": "get_weather"}), "sfdc_ai__DefaultGPT41Mini"
+    )
+    assert forced["tool_config"] == {"mode": "required", "allowed_tools": [{"name": "get_weather"}]}
+
+
+def test_chat_to_request_minimal():
+    body = cg.to_request(_request(model="gpt-5", messages=[{"role": "user", "content": "hi"}]), "sfdc_ai__X")
+    assert body == {
+        "model": "sfdc_ai__X",
+        "messages": [{"role": "user", "content": "hi"}],
+        "generation_settings": {"max_tokens": 100},
+    }
+
+
+def test_chat_to_request_tool_result_blocks_content():
+    request = _request(
+        model="gpt-5",
+        messages=[
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "42"}]}
+                ],
+            },
+        ],
+    )
+    body = cg.to_request(request, "sfdc_ai__X")
+    assert body["messages"][-1] == {"role": "tool", "tool_call_id": "toolu_1", "content": "42"}
+    assert body["messages"][1]["tool_invocations"][0]["function"]["arguments"] == "{}"
+
+
+def test_chat_from_response_tool_invocations():
+    body = {
+        "id": "gen-1",
+        "generation_details": {
+            "generations": [
+                {
+                    "role": "assistant",
+                    "content": "Checking.",
+                    "tool_invocations": [
+                        {
+                            "id": "call_abc",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                        },
+                        {"type": "function", "function": {"name": "get_time", "arguments": {"tz": "CET"}}},
+                        {"id": "toolu_kept", "type": "function", "function": {"name": "noop", "arguments": ""}},
+                    ],
+                    "parameters": {"finish_reason": "tool_calls"},
+                }
+            ],
+            "parameters": {"usage": {"prompt_tokens": 12, "completion_tokens": 7}},
+        },
+    }
+    message = cg.from_response(body, "msg_1", "gpt-4.1-mini", 99, _id_factory())
+    assert message["id"] == "msg_1"
+    assert message["model"] == "gpt-4.1-mini"
+    assert message["role"] == "assistant"
+    assert message["stop_reason"] == "tool_use"
+    text, first, second, third = message["content"]
+    assert text == {"type": "text", "text": "Checking."}
+    assert first == {"type": "tool_use", "id": "toolu_call_abc", "name": "get_weather", "input": {"city": "Paris"}}
+    assert second["id"].startswith("toolu_")
+    assert second["input"] == {"tz": "CET"}
+    assert third["id"] == "toolu_kept"
+    assert third["input"] == {}
+    assert message["usage"]["input_tokens"] == 12
+    assert message["usage"]["output_tokens"] == 7
+
+
+@pytest.mark.parametrize(
+    ("finish", "expected"), [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal")]
+)
+def test_chat_from_response_finish_reasons(finish, expected):
+    body = {"generation_details": {"generations": [{"content": "x", "parameters": {"finish_reason": finish}}]}}
+    message = cg.from_response(body, "msg_1", "gpt-5", 5, _id_factory())
+    assert message["stop_reason"] == expected
+    assert message["usage"]["input_tokens"] == 5  # the estimate when Salesforce reports none
+
+
+def _frame(content: str = "", calls: list | None = None, finish: str | None = None, usage_: dict | None = None):
+    generation: dict = {"role": "assistant", "content": content, "parameters": {"finish_reason": finish}}
+    if calls is not None:
+        generation["tool_invocations"] = calls
+    parameters = {"usage": usage_} if usage_ else {}
+    return {"id": "g", "generation_details": {"generations": [generation], "parameters": parameters}}
+
+
+def _translate(frames: list[dict]) -> list[dict]:
+    translator = cg.StreamTranslator("msg_stream", "gpt-4.1-mini", 11, _id_factory())
+    events = [translator.start()]
+    for frame in frames:
+        events += translator.feed(frame)
+    return events + translator.finish()
+
+
+def test_stream_translator_text_and_tool():
+    frames = [
+        _frame("Let me "),
+        _frame("check."),
+        _frame(calls=[{"index": 0, "id": "call_9", "type": "function", "function": {"name": "get_weather"}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": '{"ci'}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": 'ty": "Pa'}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": 'ris"}'}}]),
+        _frame(finish="tool_calls", usage_={"prompt_tokens": 20, "completion_tokens": 9}),
+    ]
+    events = _translate(frames)
+    message = assemble(events)
+    assert message["id"] == "msg_stream"
+    assert message["model"] == "gpt-4.1-mini"
+    assert message["content"][0] == {"type": "text", "text": "Let me check."}
+    tool = message["content"][1]
+    assert tool["type"] == "tool_use"
+    assert tool["id"] == "toolu_call_9"
+    assert tool["name"] == "get_weather"
+    assert tool["input"] == {"city": "Paris"}
+    partial = "".join(
+        e["delta"]["partial_json"] for e in events if e.get("delta", {}).get("type") == "input_json_delta"
+    )
+    assert json.loads(partial) == {"city": "Paris"}
+    assert message["stop_reason"] == "tool_use"
+    assert message["usage"]["input_tokens"] == 20
+    assert message["usage"]["output_tokens"] == 9
+
+
+def test_stream_translator_two_tools_in_a_row():
+    frames = [
+        _frame(calls=[{"index": 0, "id": "call_a", "function": {"name": "one", "arguments": ""}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": '{"n": 1}'}}]),
+        _frame(calls=[{"index": 1, "id": "call_b", "function": {"name": "two", "arguments": '{"n":'}}]),
+        _frame(calls=[{"index": 1, "function": {"arguments": " 2}"}}]),
+        _frame(finish="tool_calls"),
+    ]
+    message = assemble(_translate(frames))
+    assert [(b["name"], b["input"]) for b in message["content"]] == [("one", {"n": 1}), ("two", {"n": 2})]
+    assert [b["id"] for b in message["content"]] == ["toolu_call_a", "toolu_call_b"]
+
+
+def test_stream_translator_text_only():
+    frames = [_frame("Hel"), _frame("lo"), _frame(finish="stop", usage_={"prompt_tokens": 3, "completion_tokens": 2})]
+    message = assemble(_translate(frames))
+    assert message["content"] == [{"type": "text", "text": "Hello"}]
+    assert message["stop_reason"] == "end_turn"
+    assert message["usage"]["output_tokens"] == 2
+
+
+def test_stream_translator_length_finish():
+    message = assemble(_translate([_frame("cut"), _frame(finish="length")]))
+    assert message["stop_reason"] == "max_tokens"
+
+
+# --- Bedrock translation -------------------------------------------------------------------------
+
+
+def test_bedrock_to_request_filters_fields_and_betas():
+    request = _request(
+        model="claude-sonnet-4-5",
+        max_tokens=4096,
+        stream=True,
+        system="You are Claude Code.",
+        metadata={"user_id": "u-1"},
+        context_management={"edits": [{"type": "clear_tool_uses_20250919"}]},
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        stop_sequences=["\n\nHuman:"],
+        tools=[dict(WEATHER_TOOL, defer_loading=True, cache_control={"type": "ephemeral"}, strict=True)],
+        tool_choice={"type": "auto"},
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        betas=[
+            "interleaved-thinking-2025-05-14",
+            "claude-code-20250219",
+            "context-management-2025-06-27",
+            "fine-grained-tool-streaming-2025-05-14",
+        ],
+    )
+    body = bedrock.to_request(request)
+    assert body["anthropic_version"] == "bedrock-2023-05-31"
+    for dropped in ("model", "stream", "metadata", "context_management"):
+        assert dropped not in body
+    assert body["max_tokens"] == 4096
+    assert body["system"] == [{"type": "text", "text": "You are Claude Code."}]
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert body["tool_choice"] == {"type": "auto"}
+    assert body["stop_sequences"] == ["\n\nHuman:"]
+    (tool,) = body["tools"]
+    assert tool == dict(WEATHER_TOOL, cache_control={"type": "ephemeral"})
+    assert body["anthropic_beta"] == ["interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14"]
+    assert set(body["anthropic_beta"]) <= bedrock.BEDROCK_BETAS
+    json.dumps(body)  # serialisable as sent
+
+
+def test_bedrock_to_request_no_betas_no_key():
+    body = bedrock.to_request(_request(betas=["claude-code-20250219"], temperature=0.5, top_k=5))
+    assert "anthropic_beta" not in body
+    assert "tools" not in body
+    assert "system" not in body
+    assert body["temperature"] == 0.5
+    assert body["top_k"] == 5
+
+
+def test_bedrock_relabel_events():
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_bdrk_123",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-simulated",
+            "content": [],
+            "usage": {"input_tokens": 42, "output_tokens": 1},
+        },
+    }
+    relabelled = bedrock.relabel_event(start, "msg_gateway", "claude-sonnet-4-5")
+    msg = relabelled["message"]
+    assert msg["id"] == "msg_gateway"
+    assert msg["model"] == "claude-sonnet-4-5"
+    assert msg["usage"]["input_tokens"] == 42
+    assert msg["usage"]["cache_read_input_tokens"] == 0
+    assert msg["stop_reason"] is None
+    assert start["message"]["id"] == "msg_bdrk_123", "the backend event is not mutated"
+
+    stop = {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 42}}
+    assert bedrock.relabel_event(stop, "msg_gateway", "m") == {"type": "message_stop"}
+
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {}}
+    assert bedrock.relabel_event(delta, "msg_gateway", "m")["usage"]["output_tokens"] == 0
+
+    block = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x"}}
+    assert bedrock.relabel_event(block, "msg_gateway", "m") == block
+
+
+def test_bedrock_relabel_message():
+    body = {
+        "id": "msg_bdrk_1",
+        "model": "claude-simulated",
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    }
+    message = bedrock.relabel_message(body, "msg_gw", "claude-haiku-4-5")
+    assert message["id"] == "msg_gw"
+    assert message["model"] == "claude-haiku-4-5"
+    assert message["content"] == body["content"]
+    assert message["usage"]["output_tokens"] == 1
+    assert message["stop_sequence"] is None
+
+
+# --- AWS event stream ----------------------------------------------------------------------------
+
+
+async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def _decode(data: bytes, size: int) -> list[dict]:
+    async def run() -> list[dict]:
+        return [event async for event in decode(_chunks(data, size))]
+
+    return asyncio.run(run())
+
+
+def _decode_until_error(data: bytes, size: int) -> tuple[list[dict], GatewayError]:
+    received: list[dict] = []
+
+    async def run() -> None:
+        async for event in decode(_chunks(data, size)):
+            received.append(event)
+
+    with pytest.raises(GatewayError) as caught:
+        asyncio.run(run())
+    return received, caught.value
+
+
+STREAM_EVENTS = [
+    {"type": "message_start", "message": {"id": "msg_bdrk_1", "content": [], "usage": {"input_tokens": 3}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "héllo 🎉 "}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "world" * 300}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 3}},
+]
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 16, 100, 1_000_000])
+def test_eventstream_round_trip(size):
+    data = b"".join(chunk_frame(e) for e in STREAM_EVENTS)
+    assert _decode(data, size) == STREAM_EVENTS
+
+
+@pytest.mark.parametrize(
+    ("exception", "error_type", "status"),
+    [
+        ("throttlingException", "rate_limit_error", 429),
+        ("serviceUnavailableException", "overloaded_error", 529),
+        ("modelTimeoutException", "timeout_error", 504),
+        ("internalServerException", "api_error", 500),
+        ("somethingNewException", "api_error", 500),
+    ],
+)
+def test_eventstream_exception_frame(exception, error_type, status):
+    data = chunk_frame(STREAM_EVENTS[0]) + exception_frame(exception, "Too many tokens, please wait.")
+    received, error = _decode_until_error(data, 1)
+    assert received == [STREAM_EVENTS[0]]
+    assert error.error_type == error_type
+    assert error.status == status
+    assert "Too many tokens, please wait." in error.message
+
+
+def test_eventstream_validation_overflow_keeps_message():
+    data = exception_frame("validationException", "prompt is too long: 210000 tokens > 200000 maximum")
+    _, error = _decode_until_error(data, 5)
+    assert error.error_type == "invalid_request_error"
+    assert error.message == "prompt is too long: 210000 tokens > 200000 maximum"
+
+
+@pytest.mark.parametrize("where", ["prelude", "payload", "message-crc"])
+def test_eventstream_corrupt_bytes(where):
+    frame = bytearray(chunk_frame(STREAM_EVENTS[1]))
+    position = {"prelude": 5, "payload": len(frame) - 10, "message-crc": len(frame) - 1}[where]
+    frame[position] ^= 0xFF
+    data = chunk_frame(STREAM_EVENTS[0]) + bytes(frame)
+    _, error = _decode_until_error(data, 1)
+    assert error.error_type == "api_error"
+    assert error.status == 500
+
+
+def test_eventstream_frame_that_is_not_json():
+    frame = encode_frame({":message-type": "event", ":event-type": "chunk"}, b"not json")
+    _, error = _decode_until_error(frame, 4)
+    assert error.error_type == "api_error"
+
+
+def test_eventstream_ignores_non_event_frames():
+    other = encode_frame({":message-type": "something-else"}, b"{}")
+    data = other + chunk_frame(STREAM_EVENTS[0])
+    assert _decode(data, 2) == [STREAM_EVENTS[0]]
+
+
+# --- Salesforce error mapping --------------------------------------------------------------------
+
+CTX = CallContext("claude-sonnet-4-5", "sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet", 200_000, 1234)
+SF_BODY = json.dumps({"errorCode": "X", "messageCode": "E1", "message": "Something happened"}).encode()
+OVERFLOW_FORMAT = re.compile(r"^prompt is too long: \d+ tokens > \d+ maximum$")
+
+
+def test_map_429_carries_retry_after():
+    error = map_status(429, SF_BODY, {"Retry-After": "7", "retry-after-ms": "7000", "x-other": "1"}, CTX)
+    assert error.error_type == "rate_limit_error"
+    assert error.status == 429
+    headers = {k.lower(): v for k, v in error.headers.items()}
+    assert headers == {"retry-after": "7", "retry-after-ms": "7000"}
+    assert map_status(429, b"", {}, CTX).headers == {}
+
+
+@pytest.mark.parametrize("status", [503, 423])
+def test_map_busy_is_overloaded(status):
+    error = map_status(status, SF_BODY, {}, CTX)
+    assert error.error_type == "overloaded_error"
+    assert error.status == 529
+
+
+def test_map_404_names_the_model():
+    error = map_status(404, json.dumps([{"errorCode": "NOT_FOUND", "message": "Model gone"}]).encode(), {}, CTX)
+    assert error.error_type == "not_found_error"
+    assert error.status == 404
+    assert "claude-sonnet-4-5" in error.message
+    assert "Model gone" in error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "http"),
+    [
+        (401, "api_error", 500),
+        (403, "permission_error", 403),
+        (408, "timeout_error", 504),
+        (504, "timeout_error", 504),
+        (400, "invalid_request_error", 400),
+        (500, "api_error", 500),
+        (502, "api_error", 500),
+    ],
+)
+def test_map_other_statuses(status, error_type, http):
+    error = map_status(status, SF_BODY, {}, CTX)
+    assert (error.error_type, error.status) == (error_type, http)
+
+
+def test_map_401_does_not_echo_backend_text():
+    error = map_status(401, b'{"message": "token abc.def.ghi invalid"}', {}, CTX)
+    assert "abc.def.ghi" not in error.message
+
+
+def test_map_overflow_with_numbers():
+    body = json.dumps({"message": "prompt is too long: 250,000 tokens > 200,000 maximum"}).encode()
+    error = map_status(400, body, {}, CTX)
+    assert error.error_type == "invalid_request_error"
+    assert error.status == 400
+    assert error.message == "prompt is too long: 250000 tokens > 200000 maximum"
+
+
+def test_map_overflow_salesforce_list_shape():
+    body = json.dumps([{"errorCode": "INVALID_INPUT", "message": "Input is too long for requested model."}]).encode()
+    error = map_status(400, body, {}, CTX)
+    assert OVERFLOW_FORMAT.match(error.message), error.message
+    assert error.message == "prompt is too long: 200001 tokens > 200000 maximum"
+    bigger = CallContext("m", "sfdc_ai__X", 200_000, 250_000)
+    assert map_status(400, body, {}, bigger).message == "prompt is too long: 250000 tokens > 200000 maximum"
+
+
+def test_map_overflow_openai_shape():
+    body = json.dumps(
+        {
+            "error": {
+                "message": "This model's maximum context length is 128000 tokens. However, you requested 150000.",
+                "type": "invalid_request_error",
+                "code": "context_length_exceeded",
+            }
+        }
+    ).encode()
+    error = map_status(400, body, {}, CTX)
+    assert error.error_type == "invalid_request_error"
+    assert OVERFLOW_FORMAT.match(error.message), error.message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (json.dumps([{"errorCode": "INVALID_INPUT", "message": "bad field x"}]), "bad field x"),
+        (json.dumps({"errorCode": "E", "messageCode": "M", "message": "plain sf"}), "plain sf"),
+        (json.dumps({"error": {"message": "openai style", "type": "invalid_request_error"}}), "openai style"),
+        (json.dumps({"error": "invalid_grant", "error_description": "expired access"}), "expired access"),
+        (json.dumps({"Message": "capitalised"}), "capitalised"),
+        ("upstream connect error", "upstream connect error"),
+        ("", ""),
+    ],
+)
+def test_backend_message_shapes(body, expected):
+    assert backend_message(body.encode()) == expected
+
+
+def test_backend_message_is_bounded():
+    assert len(backend_message(json.dumps({"message": "x" * 10_000}).encode())) <= 500
+    assert len(backend_message(b"y" * 10_000)) <= 500
+
+
+# --- OAuth -----------------------------------------------------------------------------------------
+
+
+def _auth_token(request: dict) -> str:
+    return request["headers"]["authorization"].removeprefix("Bearer ")
+
+
+def test_jwt_expiry_parses_a_simulator_token():
+    token = TokenMint(b"secret", 60).mint("client", now=1_700_000_000)
+    assert jwt_expiry(token) == (1_700_000_000.0, 1_700_000_060.0)
+    assert jwt_expiry("not-a-jwt") is None
+    assert jwt_expiry("a.b.c") is None
+    no_exp = "e30." + base64.urlsafe_b64encode(b'{"iat": 1}').decode().rstrip("=") + ".sig"
+    assert jwt_expiry(no_exp) is None
+
+
+def test_token_refreshed_before_expiry(make_stack):
+    stack = make_stack(sim_config=SimulatorConfig(token_ttl_seconds=3))
+    client = stack.client()
+    mint = stack.simulator.mint
+
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "one"}])
+    assert mint.minted == 1
+    first_token = _auth_token(stack.backend_requests("/invoke")[-1])
+    iat, exp = jwt_expiry(first_token)
+    assert exp - iat == 3
+
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "two"}])
+    assert mint.minted == 1, "a fresh token is reused"
+    assert _auth_token(stack.backend_requests("/invoke")[-1]) == first_token
+
+    # Past the refresh point (10% of a 3 s lifetime before exp) but, on time, still before exp.
+    time.sleep(max(0.0, exp - 0.2 - time.time()))
+    calls_before = len(stack.backend_requests("/invoke"))
+    reply = client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "three"}]
+    )
+    assert reply.content[0].text == "three"
+    sent = stack.backend_requests("/invoke")[calls_before:]
+    assert len(sent) == 1, "refreshed proactively: no request went out with an expired token"
+    assert mint.minted == 2
+    assert _auth_token(sent[0]) != first_token
+    assert jwt_expiry(_auth_token(sent[0]))[1] > exp
+
+
+def test_remint_once_on_401(make_stack):
+    """A token the gateway still trusts (frozen clock) but Salesforce rejects: one re-mint, then success."""
+    stack = make_stack(sim_config=SimulatorConfig(token_ttl_seconds=1))
+    settings = stack.settings
+    path = "/ai/gpt/v1/model/sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet/invoke"
+    payload = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    mint = stack.simulator.mint
+
+    async def run() -> tuple[dict, dict]:
+        sf = SalesforceClient(settings)
+        frozen = time.time()
+        sf.tokens = TokenProvider(sf.http, settings.credentials, clock=lambda: frozen)
+        try:
+            first = await sf.post_json(path, dict(payload, messages=[{"role": "user", "content": "before"}]), CTX)
+            token = await sf.tokens.get()
+            _, exp = jwt_expiry(token.value)
+            await asyncio.sleep(max(0.0, exp - time.time() + 0.2))  # now Salesforce rejects it
+            second = await sf.post_json(path, dict(payload, messages=[{"role": "user", "content": "after"}]), CTX)
+        finally:
+            await sf.aclose()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first["content"][0]["text"] == "before"
+    assert second["content"][0]["text"] == "after"
+    assert mint.minted == 2, "exactly one re-mint"
+    sent = stack.backend_requests(path)
+    assert len(sent) == 3
+    assert _auth_token(sent[0]) == _auth_token(sent[1]), "the cached token was tried first"
+    assert _auth_token(sent[2]) != _auth_token(sent[1]), "then a new one"
+
+
+def test_persistent_401_is_an_api_error_after_one_retry(make_stack):
+    stack = make_stack(sim_config=SimulatorConfig(token_ttl_seconds=0))  # every token is already expired
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        stack.client().messages.create(
+            model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.status_code == 500
+    assert caught.value.body["error"]["type"] == "api_error"
+    assert len(stack.backend_requests("/invoke")) == 2, "one re-mint, no loop"
+    assert stack.simulator.mint.minted == 2
+
+
+def test_oauth_failure_is_a_500_without_the_secret(make_stack):
+    secret = "wrong-secret-d41d8cd98f00b204"
+    stack = make_stack(env={"SF_CLIENT_SECRET": secret})
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        stack.client().messages.create(
+            model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+    error = caught.value
+    assert error.status_code == 500
+    assert error.body["error"]["type"] == "api_error"
+    assert secret not in error.message
+    assert secret not in error.response.text
+    assert stack.simulator.mint.minted == 0
+    assert stack.backend_requests() == []
+    with stack.http() as http:
+        response = http.post(
+            "/v1/messages",
+            json={"model": "gpt-4.1-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert response.status_code == 500
+    assert secret not in response.text
+    assert secret not in str(dict(response.headers))
+
+
+# --- events_from_message --------------------------------------------------------------------------
+
+
+def _message(content: list[dict], stop_reason: str = "end_turn") -> dict:
+    return {
+        "id": "msg_01abc",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": usage(17, 42),
+    }
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [{"type": "text", "text": "Hello!"}],
+        [{"type": "text", "text": "  leading and trailing whitespace \n\n with\ttabs and 日本語 🎉  " * 20}],
+        [
+            {"type": "thinking", "thinking": "Let me think about this carefully. " * 10, "signature": "c2ln"},
+            {"type": "text", "text": "I'll look that up."},
+            {"type": "tool_use", "id": "toolu_01x", "name": "search", "input": {"q": "weather", "n": [1, 2]}},
+        ],
+        [{"type": "tool_use", "id": "toolu_01y", "name": "noop", "input": {}}],
+        [{"type": "redacted_thinking", "data": "EmwKAhgB..."}, {"type": "text", "text": "done"}],
+        [],
+    ],
+)
+def test_events_from_message_round_trip(content):
+    msg = _message(content, "tool_use" if content and content[-1]["type"] == "tool_use" else "end_turn")
+    events = list(events_from_message(msg))
+    rebuilt = assemble(events)
+    assert rebuilt["content"] == msg["content"]
+    assert rebuilt["id"] == msg["id"]
+    assert rebuilt["model"] == msg["model"]
+    assert rebuilt["stop_reason"] == msg["stop_reason"]
+    assert rebuilt["usage"] == msg["usage"]
+    assert events[0]["message"]["usage"]["output_tokens"] <= 1, "message_start reports no output yet"
+    assert msg["content"] == content, "the message is not mutated"
+
+
+def test_chunk_text_preserves_text():
+    for text in ["", "a", "   ", "word " * 100, "no-spaces-" * 50, "line\nbreaks\n\n and  spaces "]:
+        pieces = list(chunk_text(text))
+        assert "".join(pieces) == text
+        assert all(pieces)
