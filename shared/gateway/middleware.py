@@ -90,18 +90,14 @@ class GatewayMiddleware:
         try:
             refusal = self._refusal(scope, headers)
             if refusal is not None:
-                sample.error_type = refusal.error_type
-                for part in error_response_parts(refusal, request_id):
-                    await send_with_id(part)
+                await self._send_error(refusal, request_id, sample, send)
                 return
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception:
                 log.exception("unhandled error")
                 if not sample.status:
-                    sample.error_type = "api_error"
-                    for part in error_response_parts(GatewayError("api_error", "Internal server error"), request_id):
-                        await send_with_id(part)
+                    await self._send_error(GatewayError("api_error", "Internal server error"), request_id, sample, send)
         finally:
             log.info(
                 "%s %s %s",
@@ -122,6 +118,13 @@ class GatewayMiddleware:
                 self.telemetry.record(sample)
             except Exception:
                 log.exception("telemetry failed")
+
+    @staticmethod
+    async def _send_error(error: GatewayError, request_id: str, sample: RequestSample, send: Send) -> None:
+        """An error response built here (it already carries the request-id header)."""
+        sample.status, sample.error_type = error.status, error.error_type
+        for part in error_response_parts(error, request_id):
+            await send(part)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> GatewayError | None:
         path = scope["path"]
