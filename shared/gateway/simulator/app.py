@@ -59,6 +59,8 @@ class SimulatorConfig:
     # Salesforce model names the simulated org refuses (404), to make verification visible.
     refused_models: frozenset[str] = frozenset({"sfdc_ai__DefaultBedrockAnthropicClaude41Opus"})
     signing_secret: bytes = field(default_factory=lambda: uuid.uuid4().bytes)
+    # When set, the OAuth endpoint fails with this HTTP status (tests flip it at run time).
+    oauth_fail_status: int | None = None
 
 
 class SalesforceError(Exception):
@@ -67,9 +69,9 @@ class SalesforceError(Exception):
         super().__init__(message or default)
         self.status, self.code, self.message, self.headers = status, code, message or default, headers or {}
 
-    def response(self) -> Response:
+    def response(self, status: int | None = None) -> Response:
         body = {"errorCode": self.code, "messageCode": f"E{self.status:05d}", "message": self.message}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return JSONResponse(body, status_code=status or self.status, headers=self.headers)
 
 
 def _error_for(found: Directives, turn: Turn, attempts: dict[str, int]) -> SalesforceError | None:
@@ -182,9 +184,54 @@ class Simulator:
         if found.delay_ms:
             await asyncio.sleep(found.delay_ms / 1000)
 
+    @staticmethod
+    async def _json_fault(found: Directives) -> Response | None:
+        """A misbehaving 200 in place of a JSON answer, when a fault directive asks for one."""
+        if found.stall_ms:
+            await asyncio.sleep(found.stall_ms / 1000)
+        if found.fault == "error-body-200":
+            return SalesforceError(500, "Simulated error inside a 200").response(status=200)
+        if found.fault == "empty-body":
+            return Response(b"", media_type="application/json")
+        if found.fault == "malformed-json":
+            return Response(b'{"generationDetails": {"generations": [', media_type="application/json")
+        return None
+
+    @staticmethod
+    def _stream_fault(found: Directives, media_type: str) -> Response | None:
+        if found.fault == "error-body-200":
+            return SalesforceError(503, "Simulated error inside a 200").response(status=200)
+        if found.fault == "empty-body":
+            return Response(b"", media_type=media_type)
+        return None
+
+    async def _play(
+        self, frames: list[bytes], found: Directives, error_frame: bytes, bad_frame: bytes
+    ) -> AsyncIterator[bytes]:
+        """Stream frames with the directives' pacing and faults."""
+        await self._pause(found)
+        middle = max(1, len(frames) // 2)
+        for n, chunk in enumerate(frames):
+            if n == middle:
+                if found.fault == "drop-mid-stream":
+                    raise ConnectionAbortedError("simulated connection drop")
+                if found.fault == "exception-mid-stream":
+                    yield error_frame
+                    return
+                if found.fault == "malformed-json":
+                    yield bad_frame
+                    return
+                if found.stall_ms:
+                    await asyncio.sleep(found.stall_ms / 1000)
+            yield chunk
+            await self._pause(found)
+
     # --- OAuth ----------------------------------------------------------------------------------
     async def oauth_token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if self.config.oauth_fail_status:
+            body = {"error": "server_error", "error_description": "simulated OAuth outage"}
+            return JSONResponse(body, self.config.oauth_fail_status)
         if form.get("grant_type") != "client_credentials":
             return JSONResponse(
                 {"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400
@@ -219,6 +266,8 @@ class Simulator:
             if error := _error_for(found, turn, self.attempts):
                 raise error
             await self._pause(found)
+            if fault := await self._json_fault(found):
+                return fault
             tokens = sum(count_tokens(m["content"]) for m in messages)
             reply = plan_reply(
                 turn,
@@ -307,6 +356,8 @@ class Simulator:
         async def answer(body: dict) -> Response:
             reply, found = self._bedrock_reply(body)
             await self._pause(found)
+            if fault := await self._json_fault(found):
+                return fault
             return JSONResponse(
                 {
                     "id": f"msg_bdrk_{uuid.uuid4().hex[:24]}",
@@ -325,6 +376,8 @@ class Simulator:
     async def bedrock_stream(self, request: Request) -> Response:
         async def answer(body: dict) -> Response:
             reply, found = self._bedrock_reply(body)
+            if fault := self._stream_fault(found, eventstream.MEDIA_TYPE):
+                return fault
             return StreamingResponse(self._bedrock_frames(reply, found), media_type=eventstream.MEDIA_TYPE)
 
         return await self._handle(request, request.path_params["model"], answer)
@@ -414,10 +467,12 @@ class Simulator:
                 },
             }
         )
-        await self._pause(found)
-        for event in events:
-            yield eventstream.chunk_frame(event)
-            await self._pause(found)
+        error = eventstream.exception_frame("modelStreamErrorException", "Simulated failure mid-stream")
+        bad = eventstream.encode_frame(
+            {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, b'{"bytes": "e30'
+        )
+        async for chunk in self._play([eventstream.chunk_frame(e) for e in events], found, error, bad):
+            yield chunk
 
     # --- LLM Gateway: chat/generations ------------------------------------------------------------
     def _chat_reply(self, body: dict) -> tuple[Reply, Directives, str]:
@@ -460,6 +515,8 @@ class Simulator:
         async def answer(body: dict) -> Response:
             reply, found, model = self._chat_reply(body)
             await self._pause(found)
+            if fault := await self._json_fault(found):
+                return fault
             generation: dict = {
                 "role": "assistant",
                 "content": reply.text,
@@ -495,6 +552,8 @@ class Simulator:
     async def chat_generations_stream(self, request: Request) -> Response:
         async def answer(body: dict) -> Response:
             reply, found, model = self._chat_reply(body)
+            if fault := self._stream_fault(found, "text/event-stream"):
+                return fault
             return StreamingResponse(self._chat_frames(reply, found, model), media_type="text/event-stream")
 
         return await self._handle(request, None, answer)
@@ -509,37 +568,34 @@ class Simulator:
             }
             return f"event: generation\ndata: {json.dumps(data)}\n\n".encode()
 
-        await self._pause(found)
-        yield b'event: scoringStarted\ndata: {"status":"started"}\n\n'
-        for piece in pieces(reply.text):
-            yield frame({"role": "assistant", "content": piece, "parameters": {"finish_reason": None}})
-            await self._pause(found)
+        frames = [b'event: scoringStarted\ndata: {"status":"started"}\n\n']
+        frames += [
+            frame({"role": "assistant", "content": piece, "parameters": {"finish_reason": None}})
+            for piece in pieces(reply.text)
+        ]
         if reply.tool:
             call_id = f"call_{uuid.uuid4().hex[:20]}"
             for n, fragment in enumerate(split_json(reply.tool[1])):
                 call: dict = {"index": 0, "function": {"arguments": fragment}}
                 if n == 0:
                     call.update(id=call_id, type="function", function={"name": reply.tool[0], "arguments": fragment})
-                yield frame(
-                    {
-                        "role": "assistant",
-                        "content": "",
-                        "tool_invocations": [call],
-                        "parameters": {"finish_reason": None},
-                    }
-                )
-                await self._pause(found)
+                generation = {"role": "assistant", "content": "", "tool_invocations": [call]}
+                frames.append(frame(dict(generation, parameters={"finish_reason": None})))
         usage = {
             "prompt_tokens": reply.input_tokens,
             "completion_tokens": reply.output_tokens,
             "total_tokens": reply.input_tokens + reply.output_tokens,
         }
-        yield frame(
-            {"role": "assistant", "content": "", "parameters": {"finish_reason": self._finish(reply)}},
-            {"model": model, "usage": usage},
+        frames.append(
+            frame(
+                {"role": "assistant", "content": "", "parameters": {"finish_reason": self._finish(reply)}},
+                {"model": model, "usage": usage},
+            )
         )
-        yield b'event: scoringCompleted\ndata: {"status":"completed"}\n\n'
-        yield b"data: [DONE]\n\n"
+        frames += [b'event: scoringCompleted\ndata: {"status":"completed"}\n\n', b"data: [DONE]\n\n"]
+        error = b'event: error\ndata: {"errorCode":"INTERNAL_ERROR","message":"Simulated failure mid-stream"}\n\n'
+        async for chunk in self._play(frames, found, error, b"event: generation\ndata: {oops\n\n"):
+            yield chunk
 
 
 def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:

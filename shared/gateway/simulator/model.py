@@ -8,6 +8,10 @@
   fails only the first N times the same prompt arrives, so client retries can succeed.
 - ``[[delay:MS]]`` waits before answering and between streamed chunks.
 - ``[[think]]`` adds a thinking block with a signature when thinking is on (Bedrock surface).
+- ``[[stall:MS]]`` pauses once, halfway through a stream (or before a JSON answer).
+- ``[[fault:NAME]]`` misbehaves as Salesforce has been seen to: ``error-body-200`` (a 200 whose body is an
+  error), ``empty-body`` (a 200 with nothing in it: an empty stream), ``malformed-json``, ``drop-mid-stream``
+  (the connection closes halfway), ``exception-mid-stream`` (an error event halfway through a 200 stream).
 It counts tokens as whitespace-separated words, and honours ``max_tokens`` and ``stop_sequences``
 where the surface carries them.
 """
@@ -25,7 +29,9 @@ TOOL = re.compile(r"\[\[tool:([A-Za-z0-9_-]+)\s*(\{.*?\})?\s*\]\]", re.S)
 ERROR = re.compile(r"\[\[error:(\d{3})(?::([a-z0-9-]+))?\]\]")
 DELAY = re.compile(r"\[\[delay:(\d+)\]\]")
 THINK = re.compile(r"\[\[think\]\]")
-ANY_DIRECTIVE = re.compile(r"\[\[(?:tool|error|delay|think)\b.*?\]\]", re.S)
+FAULT = re.compile(r"\[\[fault:([a-z0-9-]+)\]\]")
+STALL = re.compile(r"\[\[stall:(\d+)\]\]")
+ANY_DIRECTIVE = re.compile(r"\[\[(?:tool|error|delay|think|fault|stall)\b.*?\]\]", re.S)
 PIECES = re.compile(r"\S+\s*")
 SIGNING_KEY = b"simulator-thinking-signature"
 
@@ -70,6 +76,8 @@ class Directives:
     delay_ms: int = 0
     tool: tuple[str, dict] | None = None
     think: bool = False
+    fault: str | None = None
+    stall_ms: int = 0
 
 
 def directives(turn: Turn) -> Directives:
@@ -86,6 +94,10 @@ def directives(turn: Turn) -> Directives:
             arguments = {"raw": m.group(2)}
         found.tool = (m.group(1), arguments if isinstance(arguments, dict) else {"value": arguments})
     found.think = bool(THINK.search(text))
+    if m := FAULT.search(text):
+        found.fault = m.group(1)
+    if m := STALL.search(text):
+        found.stall_ms = int(m.group(1))
     return found
 
 
