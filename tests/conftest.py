@@ -65,7 +65,9 @@ def _start_stack(env: dict[str, str] | None = None, sim_config: SimulatorConfig 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    built, servers = _start_stack()
+    """The gateway does not retry here, so each Salesforce failure reaches the client as it is;
+    tests of the gateway's own retries build a stack with ``make_stack``."""
+    built, servers = _start_stack({"SF_MAX_RETRIES": "0"})
     yield built
     for server in servers:
         server.stop()

@@ -23,6 +23,8 @@ class Settings:
     sf_api_base_url: str | None = None  # overrides the token's api_instance_url
     sf_connect_timeout: float = 10.0
     sf_read_timeout: float = 300.0
+    sf_max_retries: int = 2
+    sf_deadline: float = 600.0  # seconds per request until Salesforce starts answering, retries included
     # Gateway
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     model_map_path: str | None = None
@@ -32,6 +34,8 @@ class Settings:
     model_map_max_age: float = 300.0
     verification_ttl: float = 3600.0
     max_body_bytes: int = 32 * 1024 * 1024
+    stream_keepalive: float = 15.0  # seconds of backend silence before a ping
+    stream_grace: float = 10.0  # seconds to wait for the backend before committing to a 200 stream
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
@@ -45,6 +49,8 @@ class Settings:
             sf_api_base_url=env.get("SF_API_BASE_URL") or None,
             sf_connect_timeout=_float(env, "SF_CONNECT_TIMEOUT", 10.0),
             sf_read_timeout=_float(env, "SF_READ_TIMEOUT", 300.0),
+            sf_max_retries=int(_float(env, "SF_MAX_RETRIES", 2)),
+            sf_deadline=_float(env, "SF_DEADLINE_SECONDS", 600.0),
             api_keys=keys,
             model_map_path=env.get("MODEL_MAP_PATH") or None,
             model_map_parameter=env.get("MODEL_MAP_PARAMETER") or None,
@@ -52,6 +58,8 @@ class Settings:
             sf_secret_id=env.get("SF_SECRET_ID") or None,
             model_map_max_age=_float(env, "MODEL_MAP_MAX_AGE", 300.0),
             verification_ttl=_float(env, "MODEL_VERIFICATION_TTL", 3600.0),
+            stream_keepalive=_float(env, "STREAM_KEEPALIVE_SECONDS", 15.0),
+            stream_grace=_float(env, "STREAM_GRACE_SECONDS", 10.0),
         )
 
     @property

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..anthropic import ids
-from ..anthropic.errors import GatewayError
-from ..anthropic.sse import PING, SSE_HEADERS, SSE_MEDIA_TYPE, frame
+from ..anthropic.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 from ..anthropic.validation import check_against_model, parse_betas, validate_messages
 from ..salesforce.surfaces import Call
 from ..telemetry import RequestSample
 from ..tokens import count_request
 from .body import read_json, services_of
+from .streaming import BackendStream, count_usage, placeholder_start, until_disconnected
 
 log = logging.getLogger("gateway")
 
@@ -33,51 +35,31 @@ async def create_message(request: Request) -> Response:
     sample: RequestSample = request.state.sample
     sample.model = route.entry.id
     sent = time.perf_counter()
+    settings = services.settings
     if not parsed.stream:
-        message = await surface.create(call)
+        message = await _unless_disconnected(request, surface.create(call))
+        if message is None:
+            return Response(status_code=499)  # nobody is listening; the backend call was cancelled
         sample.backend_ms = (time.perf_counter() - sent) * 1000
-        _count_usage(sample, message["usage"])
+        count_usage(sample, message["usage"])
         return JSONResponse(message)
-    events = surface.stream(call)
-    try:
-        first = await anext(events)  # failures up to here still get a real HTTP status
-    except StopAsyncIteration:
-        raise GatewayError("api_error", "Salesforce returned an empty answer", status=500, backend=True) from None
+    stream = BackendStream(surface.stream(call), settings.stream_keepalive)
+    first = await stream.first(settings.stream_grace)  # failures up to here still get a real HTTP status
     sample.backend_ms = (time.perf_counter() - sent) * 1000
-    return StreamingResponse(sse_body(first, events, sample), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+    placeholder = placeholder_start(call.message_id, call.model, call.input_estimate)
+    return StreamingResponse(stream.sse(first, placeholder, sample), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
 
 
-def _count_usage(sample: RequestSample, usage: dict | None) -> None:
-    if usage:
-        sample.input_tokens = usage.get("input_tokens", sample.input_tokens)
-        sample.output_tokens = usage.get("output_tokens", sample.output_tokens)
-
-
-async def sse_body(first: dict, events: AsyncIterator[dict], sample: RequestSample) -> AsyncIterator[bytes]:
-    """Frame events as they arrive; a failure after the first byte becomes ``event: error``."""
-    pinged = False
+async def _unless_disconnected(request: Request, work: Awaitable[dict]) -> dict | None:
+    """Await the backend call, cancelling it if the client goes away first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(until_disconnected(request.receive))
     try:
-        event = first
-        while True:
-            yield frame(event)
-            kind = event["type"]
-            if kind == "content_block_start" and not pinged:
-                pinged = True
-                yield PING
-            elif kind == "message_start":
-                _count_usage(sample, event["message"].get("usage"))
-            elif kind == "message_delta":
-                _count_usage(sample, event.get("usage"))
-            event = await anext(events)
-    except StopAsyncIteration:
-        return
-    except GatewayError as exc:
-        sample.error_type, sample.backend_error = exc.error_type, exc.backend
-        log.warning("stream failed: %s %s", exc.error_type, exc.message)
-        yield frame({"type": "error", "error": {"type": exc.error_type, "message": exc.message}})
-    except Exception:
-        sample.error_type = "api_error"
-        log.exception("stream failed")
-        yield frame({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await events.aclose()
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()

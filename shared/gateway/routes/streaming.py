@@ -1,0 +1,134 @@
+"""Relaying a backend event stream to a client: keep-alive pings, early status, disconnects.
+
+The backend's events are pulled by a pump task into a small bounded queue, so the HTTP side can
+wait with a timeout and send ``ping`` while Salesforce is silent (API Gateway and Claude Code close
+idle streams). Until ``grace`` seconds pass, nothing is sent, so a failure still gets a real HTTP
+status; after that the stream is committed with a ``message_start`` of our own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from ..anthropic import events as ev
+from ..anthropic.errors import GatewayError
+from ..anthropic.sse import PING, frame
+from ..telemetry import RequestSample
+
+log = logging.getLogger("gateway")
+
+_END = object()
+
+
+class BackendStream:
+    def __init__(self, events: AsyncIterator[dict], keepalive: float) -> None:
+        self.keepalive = keepalive
+        self._events = events
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=64)
+        self._pump = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for event in self._events:
+                await self._queue.put(event)
+            await self._queue.put(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the consumer, which decides how the client learns of it
+            await self._queue.put(exc)
+        finally:
+            await self._events.aclose()
+
+    async def next(self, timeout: float | None) -> object:
+        """The next event, ``_END``, or raises; TimeoutError when nothing came within ``timeout``."""
+        async with asyncio.timeout(timeout):
+            item = await self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def aclose(self) -> None:
+        """Stop the backend call (the client left, or the answer is complete)."""
+        if not self._pump.done():
+            self._pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._pump
+
+    async def first(self, grace: float) -> dict | None:
+        """The first event if it comes within ``grace`` seconds; None if the backend is still silent."""
+        try:
+            item = await self.next(grace)
+        except TimeoutError:
+            return None
+        except BaseException:
+            await self.aclose()
+            raise
+        if item is _END:
+            await self.aclose()
+            raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+        assert isinstance(item, dict)
+        return item
+
+    async def sse(self, first: dict | None, placeholder: dict, sample: RequestSample) -> AsyncIterator[bytes]:
+        """SSE bytes for the client. With ``first`` None the stream opens on ``placeholder``
+        (our own message_start) and the backend's message_start is dropped when it comes."""
+        pinged = False
+        synthetic = first is None
+        try:
+            if synthetic:
+                yield frame(placeholder) + PING
+            event: object = first
+            while True:
+                if event is None:
+                    try:
+                        event = await self.next(self.keepalive)
+                    except TimeoutError:
+                        yield PING  # Salesforce is silent; keep the client and API Gateway from giving up
+                        continue
+                if event is _END:
+                    return
+                assert isinstance(event, dict)
+                kind = event["type"]
+                if kind == "message_start":
+                    count_usage(sample, event["message"].get("usage"))
+                    if synthetic:
+                        event = None
+                        continue
+                elif kind == "message_delta":
+                    count_usage(sample, event.get("usage"))
+                yield frame(event)
+                if kind == "content_block_start" and not pinged:
+                    pinged = True
+                    yield PING
+                event = None
+        except GatewayError as exc:
+            sample.error_type, sample.backend_error = exc.error_type, exc.backend
+            log.warning("stream failed: %s %s", exc.error_type, exc.message)
+            yield frame({"type": "error", "error": {"type": exc.error_type, "message": exc.message}})
+        except Exception:
+            sample.error_type = "api_error"
+            log.exception("stream failed")
+            yield frame({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})
+        finally:
+            await self.aclose()
+
+
+def placeholder_start(message_id: str, model: str, input_tokens: int) -> dict:
+    """The message_start sent when the backend is too slow to wait for its own."""
+    return ev.message_start(ev.message(message_id, model, [], None, None, ev.usage(input_tokens, 1)))
+
+
+def count_usage(sample: RequestSample, usage: dict | None) -> None:
+    if usage:
+        sample.input_tokens = usage.get("input_tokens", sample.input_tokens)
+        sample.output_tokens = usage.get("output_tokens", sample.output_tokens)
+
+
+async def until_disconnected(receive: object) -> None:
+    while True:
+        message = await receive()  # type: ignore[operator]
+        if message["type"] == "http.disconnect":
+            return
