@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8080
 
-.PHONY: run test lint install package clean
+.PHONY: run test lint install package load bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
@@ -29,6 +29,14 @@ test: $(STAMP)
 # The layer for the Lambda target (manylinux, Python 3.12) and one zip per function; fails above 50 MB.
 package: $(STAMP)
 	$(PY) infra/package.py
+
+# Bounded load test on loopback (200 concurrent clients against the simulator); stops by itself.
+load: $(STAMP)
+	$(PY) tests/perf/load.py
+
+# The benchmark: gateway against direct backend calls, measured side by side in one run.
+bench: $(STAMP)
+	$(PY) tests/perf/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info shared/*.egg-info
