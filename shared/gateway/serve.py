@@ -48,7 +48,7 @@ async def main() -> None:
     else:
         log.warning("GATEWAY_API_KEYS is unset: accepting ANY API key")
     gateway_sock = bind(host, port)
-    servers.append(server(create_app(settings=settings), gateway_sock, log_level="info"))
+    servers.append(server(create_app(settings=settings), gateway_sock, log_level="info", access_log=False))
     log.info("Gateway: http://%s:%d  (ANTHROPIC_BASE_URL=http://%s:%d)", host, port, host, port)
     await asyncio.gather(*(srv.serve(sockets=[sock]) for srv, sock in servers))
 

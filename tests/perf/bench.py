@@ -1,0 +1,543 @@
+"""``make bench``: what the gateway costs on top of its backend, measured side by side in one run.
+
+Three processes on loopback: a minimal Starlette backend that answers instantly in the LLM Gateway's
+Bedrock-invoke format (the "direct" one-hop server), the gateway in front of it (``python -m gateway.serve``),
+and this client. Gateway and direct calls are alternated in small rounds so that machine noise hits both
+alike, and every figure is printed next to its direct counterpart and its target.
+
+Also: CPU per request of the gateway process, per-chunk delay on a 200-chunk stream, cold start of each
+Lambda function module, RSS after 10,000 requests, and count_tokens on 1 MB. A PNG of the distributions
+goes to docs/performance.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "shared"))
+
+MODEL = "claude-bench-1"
+SF_MODEL = "sfdc_ai__DefaultBedrockAnthropicClaudeBench"
+STREAM_CHUNKS = 200
+STREAM_PACE = 0.005  # seconds between backend chunks
+HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "bench", "content-type": "application/json"}
+
+
+# --- the instant backend ----------------------------------------------------------------------------------
+
+
+def backend_app():  # noqa: ANN201 - built in the backend process only
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    from gateway.simulator.eventstream import chunk_frame
+
+    payload = base64.urlsafe_b64encode(json.dumps({"exp": int(time.time()) + 86400, "iat": 0}).encode())
+    token = "eyJhbGciOiJub25lIn0." + payload.decode().rstrip("=") + ".sig"
+    answer = json.dumps(
+        {
+            "id": "msg_bdrk_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": "bench",
+            "content": [{"type": "text", "text": "Hello from the instant backend."}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 6},
+        }
+    ).encode()
+
+    async def oauth(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({"access_token": token, "api_instance_url": base, "token_type": "Bearer"})
+
+    async def invoke(request: Request) -> Response:
+        await request.body()
+        return Response(answer, media_type="application/json")
+
+    async def stream(request: Request) -> Response:
+        await request.body()
+
+        async def frames():  # noqa: ANN202
+            start = {"type": "message_start", "message": {"id": "msg_bdrk", "type": "message", "role": "assistant",
+                     "model": "bench", "content": [], "stop_reason": None, "stop_sequence": None,
+                     "usage": {"input_tokens": 12, "output_tokens": 1}}}
+            yield chunk_frame(start)
+            yield chunk_frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+            for i in range(STREAM_CHUNKS):
+                await asyncio.sleep(STREAM_PACE)
+                # The send time travels in the text: CLOCK_MONOTONIC is shared by processes on one machine.
+                delta = {"type": "text_delta", "text": f"{i}:{time.monotonic():.6f} "}
+                yield chunk_frame({"type": "content_block_delta", "index": 0, "delta": delta})
+            yield chunk_frame({"type": "content_block_stop", "index": 0})
+            yield chunk_frame({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                               "usage": {"output_tokens": STREAM_CHUNKS}})
+            yield chunk_frame({"type": "message_stop"})
+
+        return StreamingResponse(frames(), media_type="application/vnd.amazon.eventstream")
+
+    return Starlette(
+        routes=[
+            Route("/services/oauth2/token", oauth, methods=["POST"]),
+            Route("/ai/gpt/v1/model/{model}/invoke", invoke, methods=["POST"]),
+            Route("/ai/gpt/v1/model/{model}/invoke-with-response-stream", stream, methods=["POST"]),
+        ]
+    )
+
+
+def serve_backend(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(backend_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- process plumbing ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    from gateway.serving import bind
+
+    sock = bind()
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Stack:
+    backend: subprocess.Popen
+    gateway: subprocess.Popen
+    backend_url: str
+    gateway_url: str
+    token: str = ""
+    tmp: tempfile.TemporaryDirectory = field(default_factory=tempfile.TemporaryDirectory)
+
+    def stop(self) -> None:
+        for proc in (self.gateway, self.backend):
+            proc.terminate()
+            proc.wait(timeout=10)
+        self.tmp.cleanup()
+
+
+def start_stack() -> Stack:
+    tmp = tempfile.TemporaryDirectory()
+    backend_port, gateway_port = free_port(), free_port()
+    backend_url, gateway_url = f"http://127.0.0.1:{backend_port}", f"http://127.0.0.1:{gateway_port}"
+    model_map = Path(tmp.name) / "model_map.json"
+    model_map.write_text(json.dumps({"models": [{
+        "id": MODEL, "display_name": "Bench", "salesforce_model": SF_MODEL, "surface": "bedrock_invoke",
+        "context_window": 1_000_000, "max_output_tokens": 64000}]}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
+    backend = subprocess.Popen([sys.executable, __file__, "--serve-backend", str(backend_port)], env=env)
+    gateway_env = {
+        **env,
+        "PORT": str(gateway_port),
+        "SF_TOKEN_URL": f"{backend_url}/services/oauth2/token",
+        "SF_CLIENT_ID": "bench",
+        "SF_CLIENT_SECRET": "bench-secret",
+        "MODEL_MAP_PATH": str(model_map),
+        "LOG_LEVEL": "WARNING",
+    }
+    gateway = subprocess.Popen([sys.executable, "-m", "gateway.serve"], env=gateway_env, stderr=subprocess.DEVNULL)
+    wait_ready(f"{backend_url}/services/oauth2/token")
+    wait_ready(f"{gateway_url}/health")
+    stack = Stack(backend, gateway, backend_url, gateway_url, tmp=tmp)
+    stack.token = httpx.post(f"{backend_url}/services/oauth2/token").json()["access_token"]
+    return stack
+
+
+# --- requests -----------------------------------------------------------------------------------------------
+
+
+def small_request() -> dict:
+    return {"model": MODEL, "max_tokens": 256, "messages": [{"role": "user", "content": "Hello, how are you?"}]}
+
+
+def claude_code_request(target_bytes: int = 50_000) -> dict:
+    """The captured Claude Code request, cut to about 50 KB with a dozen tools."""
+    captured = json.loads((ROOT / "tests" / "fixtures" / "claude_code" / "messages_request.json").read_text())
+    body = {k: v for k, v in captured.items() if k != "stream"}
+    body["model"] = MODEL
+    body["tools"] = captured["tools"][:12]
+    while len(json.dumps(body)) > target_bytes and len(body["tools"]) > 1:
+        body["tools"].pop()
+    filler = target_bytes - len(json.dumps(body))
+    if filler > 0:
+        body["messages"][0]["content"].insert(0, {"type": "text", "text": "x" * filler})
+    return body
+
+
+def direct_body(request: dict) -> bytes:
+    from gateway.anthropic.validation import validate_messages
+    from gateway.translate.bedrock import to_request
+
+    return json.dumps(to_request(validate_messages(request))).encode()
+
+
+@dataclass
+class Target:
+    url: str
+    body: bytes
+    headers: dict
+
+
+def targets(stack: Stack, request: dict, stream: bool = False) -> tuple[Target, Target]:
+    suffix = "invoke-with-response-stream" if stream else "invoke"
+    direct = Target(
+        f"{stack.backend_url}/ai/gpt/v1/model/{SF_MODEL}/{suffix}",
+        direct_body(request),
+        {"authorization": f"Bearer {stack.token}", "content-type": "application/json",
+         "x-sfdc-app-context": "EinsteinGPT", "x-client-feature-id": "ai-platform-models-connected-app"},
+    )
+    gateway = Target(f"{stack.gateway_url}/v1/messages", json.dumps(dict(request, stream=stream)).encode(), HEADERS)
+    return direct, gateway
+
+
+# --- measurements -------------------------------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+async def timed_batch(client: httpx.AsyncClient, target: Target, count: int, concurrency: int) -> list[float]:
+    samples: list[float] = []
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for _ in queue:
+            started = time.perf_counter()
+            response = await client.post(target.url, content=target.body, headers=target.headers)
+            samples.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise RuntimeError(f"{target.url}: {response.status_code} {response.text[:200]}")
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return samples
+
+
+async def alternate(stack: Stack, request: dict, concurrency: int, rounds: int, per_round: int) -> dict:
+    direct, gateway = targets(stack, request)
+    results: dict[str, list[float]] = {"direct": [], "gateway": []}
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        await timed_batch(client, direct, per_round, concurrency)  # warm both paths
+        await timed_batch(client, gateway, per_round, concurrency)
+        for _ in range(rounds):
+            results["direct"] += await timed_batch(client, direct, per_round, concurrency)
+            results["gateway"] += await timed_batch(client, gateway, per_round, concurrency)
+    return results
+
+
+async def cpu_per_request(stack: Stack, request: dict, count: int) -> tuple[float, float]:
+    """(gateway CPU ms per request, backend CPU ms per direct request)."""
+    direct, gateway = targets(stack, request)
+    async with httpx.AsyncClient(timeout=30) as client:
+        before = cpu_seconds(stack.gateway.pid)
+        await timed_batch(client, gateway, count, 1)
+        gateway_ms = (cpu_seconds(stack.gateway.pid) - before) * 1000 / count
+        before = cpu_seconds(stack.backend.pid)
+        await timed_batch(client, direct, count, 1)
+        backend_ms = (cpu_seconds(stack.backend.pid) - before) * 1000 / count
+    return gateway_ms, backend_ms
+
+
+def chunk_latencies_direct(stack: Stack) -> list[float]:
+    from botocore.eventstream import EventStreamBuffer
+
+    direct, _ = targets(stack, small_request(), stream=True)
+    latencies = []
+    buffer = EventStreamBuffer()
+    with httpx.stream("POST", direct.url, content=direct.body, headers=direct.headers, timeout=30) as response:
+        for chunk in response.iter_raw():
+            buffer.add_data(chunk)
+            for message in buffer:
+                event = json.loads(base64.b64decode(json.loads(message.payload)["bytes"]))
+                if event["type"] == "content_block_delta":
+                    now = time.monotonic()
+                    latencies.append(now - float(event["delta"]["text"].split(":")[1]))
+    return latencies
+
+
+def chunk_latencies_gateway(stack: Stack) -> list[float]:
+    _, gateway = targets(stack, small_request(), stream=True)
+    latencies = []
+    with httpx.stream("POST", gateway.url, content=gateway.body, headers=gateway.headers, timeout=30) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"text_delta"' in line:
+                now = time.monotonic()
+                event = json.loads(line[6:])
+                latencies.append(now - float(event["delta"]["text"].split(":")[1]))
+    return latencies
+
+
+def cold_start(rounds: int = 10) -> dict[str, float]:
+    """Median wall time of a fresh interpreter importing each function module and building its handler."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
+    modules = {
+        "messages": ("functions/messages", "import messages_function"),
+        "count_tokens": ("functions/count_tokens", "import count_tokens_function"),
+        "models": ("functions/models", "import models_function"),
+        "bare interpreter": ("functions", "pass"),
+    }
+    out = {}
+    for name, (folder, code) in modules.items():
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], cwd=ROOT / folder, env=env, check=True)
+            times.append(time.perf_counter() - started)
+        out[name] = statistics.median(times) * 1000
+    return out
+
+
+FIRST_REQUEST = """
+import json, sys, time
+started = time.perf_counter()
+import models_function
+event = json.load(open(sys.argv[1]))
+response = models_function.handler(event, None)
+assert response["statusCode"] == 200, response
+print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
+"""
+
+
+def first_request_against_moto(backend_url: str) -> float:
+    """A fresh process importing ModelsFunction and answering GET /v1/models: SSM, DynamoDB, Secrets
+    Manager (moto in server mode) and the model probes (the instant backend)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    try:
+        session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        ssm, ddb, sm = (session.client(s, endpoint_url=aws["AWS_ENDPOINT_URL"])
+                        for s in ("ssm", "dynamodb", "secretsmanager"))
+        models = {"models": [{"id": MODEL, "display_name": "Bench", "salesforce_model": SF_MODEL,
+                              "surface": "bedrock_invoke"}]}
+        ssm.put_parameter(Name="/bench/model-map", Value=json.dumps(models), Type="String")
+        ddb.create_table(TableName="bench", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        sm.create_secret(Name="bench/sf", SecretString=json.dumps(
+            {"my_domain": backend_url, "client_id": "bench", "client_secret": "bench-secret"}))
+        env = {**os.environ, **aws, "PYTHONPATH": str(ROOT / "shared"), "MODEL_MAP_PARAMETER": "/bench/model-map",
+               "VERIFICATION_TABLE": "bench", "SF_SECRET_ID": "bench/sf", "LOG_LEVEL": "WARNING"}
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", FIRST_REQUEST, str(ROOT / "events" / "models_list.json")],
+                             cwd=ROOT / "functions" / "models", env=env, check=True, capture_output=True, text=True)
+        wall = (time.perf_counter() - started) * 1000
+        json.loads(out.stdout.strip().splitlines()[-1])
+        return wall
+    finally:
+        server.stop()
+
+
+def count_tokens_speed(stack: Stack) -> tuple[float, float]:
+    from gateway.anthropic.validation import validate_count_tokens
+    from gateway.tokens import count_request
+
+    words = ("lorem ipsum dolor sit amet, consectetur adipiscing elit; " * 20000)[: 1024 * 1024]
+    body = {"model": MODEL, "messages": [{"role": "user", "content": words}]}
+    parsed = validate_count_tokens(body)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        count_request(parsed)
+        times.append(time.perf_counter() - started)
+    raw = json.dumps(body).encode()
+    http_times = []
+    with httpx.Client(timeout=30) as client:
+        for _ in range(5):
+            started = time.perf_counter()
+            response = client.post(f"{stack.gateway_url}/v1/messages/count_tokens", content=raw, headers=HEADERS)
+            http_times.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    return statistics.median(times) * 1000, statistics.median(http_times) * 1000
+
+
+async def memory_run(stack: Stack, total: int) -> tuple[float, float, float, float]:
+    """RSS (MB) after warm-up, after 1,000 and after ``total`` requests; and throughput in req/s."""
+    _, gateway = targets(stack, small_request())
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        warm = rss_mb(stack.gateway.pid)
+        await timed_batch(client, gateway, 1000, 32)
+        at_1000 = rss_mb(stack.gateway.pid)
+        started = time.perf_counter()
+        await timed_batch(client, gateway, total - 1000, 32)
+        rate = (total - 1000) / (time.perf_counter() - started)
+        return warm, at_1000, rss_mb(stack.gateway.pid), rate
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    what: str
+    gateway: str
+    direct: str
+    target: str
+    ok: bool | None = None
+
+    def cells(self) -> list[str]:
+        verdict = "" if self.ok is None else ("ok" if self.ok else "MISSED")
+        return [self.what, self.gateway, self.direct, self.target, verdict]
+
+
+def ms(value: float) -> str:
+    return f"{value:.2f} ms"
+
+
+def plot(latency: dict, chunks: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    for ax, key in zip(axes[:2], latency, strict=False):
+        for label, color in (("direct", "tab:blue"), ("gateway", "tab:orange")):
+            values = sorted(v * 1000 for v in latency[key][label])
+            ax.plot(values, [i / len(values) for i in range(len(values))], label=label, color=color)
+        ax.set_xscale("log")
+        ax.set_title(f"Latency CDF, {key}")
+        ax.set_xlabel("ms (log)")
+        ax.legend()
+    ax = axes[2]
+    ax.hist([v * 1000 for v in chunks["direct"]], bins=50, alpha=0.6, label="direct")
+    ax.hist([v * 1000 for v in chunks["gateway"]], bins=50, alpha=0.6, label="gateway")
+    ax.set_title(f"Per-chunk latency, {STREAM_CHUNKS} chunks every {STREAM_PACE * 1000:.0f} ms")
+    ax.set_xlabel("ms from backend send to client receipt")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="gateway vs direct backend benchmark")
+    parser.add_argument("--serve-backend", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "performance.png")
+    args = parser.parse_args()
+    if args.serve_backend:
+        serve_backend(args.serve_backend)
+        return 0
+
+    rounds, per_round, total = (4, 50, 2000) if args.quick else (20, 100, 10_000)
+    stack = start_stack()
+    rows: list[Row] = []
+    latency: dict[str, dict] = {}
+    try:
+        for size_name, request in (("small", small_request()), ("Claude Code 50 KB", claude_code_request())):
+            for concurrency in (1, 32):
+                result = asyncio.run(alternate(stack, request, concurrency, rounds, per_round))
+                latency[f"{size_name}, c={concurrency}"] = result
+                d50, g50 = statistics.median(result["direct"]), statistics.median(result["gateway"])
+                d99, g99 = pct(result["direct"], 99), pct(result["gateway"], 99)
+                label = f"{size_name}, concurrency {concurrency}"
+                ratio_ok = g50 / d50 <= 2.5 if (size_name == "small" and concurrency == 1) else None
+                rows.append(Row(f"p50, {label}", ms(g50 * 1000), ms(d50 * 1000), "ratio <= 2.5 (small, c=1)",
+                                ratio_ok))
+                rows.append(Row(f"  ratio gateway/direct p50", f"{g50 / d50:.2f}x", "1.00x", "floor 2.0", None))
+                added_ok = concurrency == 1 and None
+                if concurrency == 1:
+                    added_ok = (g50 - d50) * 1000 <= 1.0 and (g99 - d99) * 1000 <= 5.0
+                rows.append(Row(f"  added p50 / p99", f"{(g50 - d50) * 1000:.2f} / {(g99 - d99) * 1000:.2f} ms",
+                                f"p99 {ms(d99 * 1000)}", "<= 1 / 5 ms at c=1", added_ok))
+        for size_name, request, limit in (("small", small_request(), 0.5),
+                                          ("Claude Code 50 KB", claude_code_request(), 2.0)):
+            gateway_cpu, backend_cpu = asyncio.run(cpu_per_request(stack, request, 1000 if not args.quick else 200))
+            rows.append(Row(f"CPU per request, {size_name}", ms(gateway_cpu), f"backend {ms(backend_cpu)}",
+                            f"<= {limit} ms", gateway_cpu <= limit))
+        chunks = {"direct": chunk_latencies_direct(stack), "gateway": chunk_latencies_gateway(stack)}
+        first_direct, first_gateway = chunks["direct"][0], chunks["gateway"][0]
+        rows.append(Row("stream: backend first chunk -> first delta", ms(first_gateway * 1000),
+                        ms(first_direct * 1000), "", None))
+        added = [g - d for g, d in zip(chunks["gateway"], chunks["direct"], strict=False)]
+        held = sum(1 for v in chunks["gateway"] if v >= STREAM_PACE)
+        rows.append(Row("stream: added delay per chunk p50 / p99",
+                        f"{statistics.median(added) * 1000:.2f} / {pct(added, 99) * 1000:.2f} ms",
+                        f"{len(chunks['gateway'])} chunks", "p99 <= 1 ms", pct(added, 99) * 1000 <= 1.0))
+        rows.append(Row("stream: chunks held behind the next one", str(held), "0", "0", held == 0))
+        cold = cold_start(3 if args.quick else 10)
+        bare = cold.pop("bare interpreter")
+        for name, value in cold.items():
+            rows.append(Row(f"cold start: import {name} function", ms(value), f"bare {ms(bare)}",
+                            "<= bare + 150 ms", value - bare <= 150))
+        first = first_request_against_moto(stack.backend_url)
+        rows.append(Row("cold start: fresh process, first GET /v1/models (moto)", ms(first), f"bare {ms(bare)}", "",
+                        None))
+        warm, at_1000, after, rate = asyncio.run(memory_run(stack, total))
+        rows.append(Row(f"RSS after warm-up / 1,000 / {total:,} requests",
+                        f"{warm:.0f} / {at_1000:.0f} / {after:.0f} MB", f"{rate:.0f} req/s at c=32",
+                        "<= 100 MB, no growth", after <= 100 and after - at_1000 <= 5))
+        in_process, over_http = count_tokens_speed(stack)
+        rows.append(Row("count_tokens on 1 MB (estimate / over HTTP)", ms(in_process), ms(over_http), "<= 50 ms",
+                        in_process <= 50))
+    finally:
+        stack.stop()
+
+    header = ["measure", "gateway", "direct / reference", "target", ""]
+    table = [header] + [r.cells() for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    cpu = os.cpu_count()
+    print(f"\nsf-anthropic-gateway benchmark ({'quick' if args.quick else 'full'}), {cpu} CPUs, "
+          f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
+    for i, line in enumerate(table):
+        print(" | ".join(cell.ljust(widths[j]) for j, cell in enumerate(line)))
+        if i == 0:
+            print("-+-".join("-" * w for w in widths))
+    plot(latency, chunks, args.plot)
+    print(f"\nplot: {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}")
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
