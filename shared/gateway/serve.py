@@ -53,8 +53,18 @@ async def main() -> None:
     await asyncio.gather(*(srv.serve(sockets=[sock]) for srv, sock in servers))
 
 
+def run() -> None:
+    """uvloop when installed, as ``uvicorn`` itself would pick (``asyncio.run`` alone would not)."""
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+
+
 if __name__ == "__main__":
     try:
-        asyncio.run(main())
+        run()
     except KeyboardInterrupt:
         sys.exit(0)

@@ -16,6 +16,7 @@ from ..settings import Settings
 from .errors import CallContext, backend_message, map_status, transport_error
 from .oauth import Credentials, TokenProvider
 from .retry import RETRYABLE_STATUSES, RetryPolicy, retry_after_seconds
+from .transport import Transport
 
 log = logging.getLogger("gateway")
 
@@ -29,12 +30,6 @@ SALESFORCE_HEADERS = {
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def build_http(settings: Settings) -> httpx.AsyncClient:
-    timeout = httpx.Timeout(settings.sf_read_timeout, connect=settings.sf_connect_timeout)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
-
-
 def _deadline_error() -> GatewayError:
     return GatewayError("timeout_error", "Salesforce did not answer within the gateway's deadline", backend=True)
 
@@ -44,9 +39,9 @@ class SalesforceClient:
         self,
         settings: Settings,
         credentials: Callable[[], Credentials] | None = None,
-        http: httpx.AsyncClient | None = None,
+        http: Transport | None = None,
     ) -> None:
-        self.http = http or build_http(settings)
+        self.http = http or Transport(settings)
         self.retry = RetryPolicy(max_retries=settings.sf_max_retries)
         self.deadline = settings.sf_deadline
         self.tokens = TokenProvider(
@@ -73,11 +68,12 @@ class SalesforceClient:
                 raise _deadline_error()
             token = await self.tokens.get(stale=stale)
             headers = dict(SALESFORCE_HEADERS, authorization=f"Bearer {token.value}")
-            request = self.http.build_request("POST", token.api_base + path, content=content, headers=headers)
             retry_after: float | None = None
             try:
                 async with asyncio.timeout(remaining):
-                    response = await self.http.send(request, stream=stream)
+                    response = await self.http.send(
+                        "POST", token.api_base + path, headers=headers, content=content, stream=stream
+                    )
             except TimeoutError:
                 raise _deadline_error() from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # the request never reached Salesforce
@@ -94,7 +90,7 @@ class SalesforceClient:
                     continue
                 try:
                     body = await response.aread()
-                except httpx.HTTPError:
+                except (httpx.HTTPError, httpx.StreamError):
                     body = b""
                 finally:
                     await response.aclose()

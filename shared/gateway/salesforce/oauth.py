@@ -13,6 +13,7 @@ import httpx
 
 from .. import redaction
 from ..anthropic.errors import GatewayError
+from .transport import Transport
 
 DEFAULT_API_BASE = "https://api.salesforce.com"
 REFRESH_MARGIN = 300.0  # seconds before exp; shortened for short-lived tokens
@@ -54,7 +55,7 @@ class TokenProvider:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: Transport,
         credentials: Callable[[], Credentials],
         api_base_override: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -94,7 +95,7 @@ class TokenProvider:
         redaction.register(creds.client_secret)
         form = {"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}
         try:
-            response = await self._http.post(creds.token_url, data=form)
+            response = await self._http.send("POST", creds.token_url, data=form)
         except httpx.HTTPError as exc:
             raise GatewayError(
                 "api_error", f"Salesforce OAuth endpoint unreachable: {type(exc).__name__}", status=500, backend=True
