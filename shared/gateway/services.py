@@ -1,20 +1,28 @@
-"""Process-wide objects: built once per process and reused (Lambda containers keep them warm)."""
+"""Process-wide objects: built once per process and reused (Lambda containers keep them warm).
+
+The Salesforce client (httpx, TLS context) is built at the first call that needs it, not at import:
+a cold start pays only for what its first request uses, and count_tokens never pays for it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import redaction
 from .client_auth import ApiKeyCheck
 from .routing.model_map import ModelEntry, ModelMap
 from .routing.verification import ModelVerifier
-from .salesforce.client import SalesforceClient
 from .salesforce.oauth import Credentials
-from .salesforce.surfaces import Surface, build_surfaces
 from .settings import Settings, token_url_for
 from .stores.aws import DynamoDBVerificationCache, SSMModelMapSource, read_salesforce_secret
 from .stores.base import ModelMapSource, VerificationCache
 from .stores.local import FileModelMapSource, MemoryVerificationCache
+
+if TYPE_CHECKING:
+    from .salesforce.client import SalesforceClient
+    from .salesforce.surfaces import Surface
 
 
 @dataclass
@@ -22,16 +30,32 @@ class Services:
     settings: Settings
     model_maps: ModelMapSource
     verification: VerificationCache
-    client: SalesforceClient
+    credentials: Callable[[], Credentials]
     auth: ApiKeyCheck = field(init=False)
-    surfaces: dict[str, Surface] = field(init=False)
     verifier: ModelVerifier = field(init=False)
+    _client: SalesforceClient | None = field(default=None, init=False)
+    _surfaces: dict[str, Surface] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         redaction.register(*self.settings.api_keys, self.settings.sf_client_secret)
         self.auth = ApiKeyCheck(self.settings.api_keys)
-        self.surfaces = build_surfaces(self.client)
         self.verifier = ModelVerifier(self.verification, self._probe)
+
+    @property
+    def client(self) -> SalesforceClient:
+        if self._client is None:
+            from .salesforce.client import SalesforceClient
+
+            self._client = SalesforceClient(self.settings, self.credentials)
+        return self._client
+
+    @property
+    def surfaces(self) -> dict[str, Surface]:
+        if self._surfaces is None:
+            from .salesforce.surfaces import build_surfaces
+
+            self._surfaces = build_surfaces(self.client)
+        return self._surfaces
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -55,7 +79,7 @@ class Services:
                 url = settings.sf_token_url or secret.get("token_url") or token_url_for(secret.get("my_domain", ""))
                 return Credentials(url, secret.get("client_id", ""), secret.get("client_secret", ""))
 
-        return cls(settings, model_maps, verification, SalesforceClient(settings, credentials))
+        return cls(settings, model_maps, verification, credentials)
 
     def model_map(self) -> ModelMap:
         return self.model_maps.get()
@@ -64,4 +88,5 @@ class Services:
         return await self.surfaces[entry.surface].probe(entry)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()

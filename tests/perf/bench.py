@@ -40,7 +40,7 @@ HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "bench", "content-typ
 # --- the instant backend ----------------------------------------------------------------------------------
 
 
-def backend_app():  # noqa: ANN201 - built in the backend process only
+def backend_app():
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -74,20 +74,37 @@ def backend_app():  # noqa: ANN201 - built in the backend process only
     async def stream(request: Request) -> Response:
         await request.body()
 
-        async def frames():  # noqa: ANN202
-            start = {"type": "message_start", "message": {"id": "msg_bdrk", "type": "message", "role": "assistant",
-                     "model": "bench", "content": [], "stop_reason": None, "stop_sequence": None,
-                     "usage": {"input_tokens": 12, "output_tokens": 1}}}
+        async def frames():
+            start = {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_bdrk",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "bench",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 12, "output_tokens": 1},
+                },
+            }
             yield chunk_frame(start)
-            yield chunk_frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+            yield chunk_frame(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            )
             for i in range(STREAM_CHUNKS):
                 await asyncio.sleep(STREAM_PACE)
                 # The send time travels in the text: CLOCK_MONOTONIC is shared by processes on one machine.
                 delta = {"type": "text_delta", "text": f"{i}:{time.monotonic():.6f} "}
                 yield chunk_frame({"type": "content_block_delta", "index": 0, "delta": delta})
             yield chunk_frame({"type": "content_block_stop", "index": 0})
-            yield chunk_frame({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                               "usage": {"output_tokens": STREAM_CHUNKS}})
+            yield chunk_frame(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": STREAM_CHUNKS},
+                }
+            )
             yield chunk_frame({"type": "message_stop"})
 
         return StreamingResponse(frames(), media_type="application/vnd.amazon.eventstream")
@@ -163,9 +180,22 @@ def start_stack() -> Stack:
     backend_port, gateway_port = free_port(), free_port()
     backend_url, gateway_url = f"http://127.0.0.1:{backend_port}", f"http://127.0.0.1:{gateway_port}"
     model_map = Path(tmp.name) / "model_map.json"
-    model_map.write_text(json.dumps({"models": [{
-        "id": MODEL, "display_name": "Bench", "salesforce_model": SF_MODEL, "surface": "bedrock_invoke",
-        "context_window": 1_000_000, "max_output_tokens": 64000}]}))
+    model_map.write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "id": MODEL,
+                        "display_name": "Bench",
+                        "salesforce_model": SF_MODEL,
+                        "surface": "bedrock_invoke",
+                        "context_window": 1_000_000,
+                        "max_output_tokens": 64000,
+                    }
+                ]
+            }
+        )
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
     backend = subprocess.Popen([sys.executable, __file__, "--serve-backend", str(backend_port)], env=env)
     gateway_env = {
@@ -225,8 +255,12 @@ def targets(stack: Stack, request: dict, stream: bool = False) -> tuple[Target, 
     direct = Target(
         f"{stack.backend_url}/ai/gpt/v1/model/{SF_MODEL}/{suffix}",
         direct_body(request),
-        {"authorization": f"Bearer {stack.token}", "content-type": "application/json",
-         "x-sfdc-app-context": "EinsteinGPT", "x-client-feature-id": "ai-platform-models-connected-app"},
+        {
+            "authorization": f"Bearer {stack.token}",
+            "content-type": "application/json",
+            "x-sfdc-app-context": "EinsteinGPT",
+            "x-client-feature-id": "ai-platform-models-connected-app",
+        },
     )
     gateway = Target(f"{stack.gateway_url}/v1/messages", json.dumps(dict(request, stream=stream)).encode(), HEADERS)
     return direct, gateway
@@ -351,25 +385,51 @@ def first_request_against_moto(backend_url: str) -> float:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+    aws = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     try:
         session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-        ssm, ddb, sm = (session.client(s, endpoint_url=aws["AWS_ENDPOINT_URL"])
-                        for s in ("ssm", "dynamodb", "secretsmanager"))
-        models = {"models": [{"id": MODEL, "display_name": "Bench", "salesforce_model": SF_MODEL,
-                              "surface": "bedrock_invoke"}]}
+        ssm, ddb, sm = (
+            session.client(s, endpoint_url=aws["AWS_ENDPOINT_URL"]) for s in ("ssm", "dynamodb", "secretsmanager")
+        )
+        models = {
+            "models": [
+                {"id": MODEL, "display_name": "Bench", "salesforce_model": SF_MODEL, "surface": "bedrock_invoke"}
+            ]
+        }
         ssm.put_parameter(Name="/bench/model-map", Value=json.dumps(models), Type="String")
-        ddb.create_table(TableName="bench", BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-        sm.create_secret(Name="bench/sf", SecretString=json.dumps(
-            {"my_domain": backend_url, "client_id": "bench", "client_secret": "bench-secret"}))
-        env = {**os.environ, **aws, "PYTHONPATH": str(ROOT / "shared"), "MODEL_MAP_PARAMETER": "/bench/model-map",
-               "VERIFICATION_TABLE": "bench", "SF_SECRET_ID": "bench/sf", "LOG_LEVEL": "WARNING"}
+        ddb.create_table(
+            TableName="bench",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        sm.create_secret(
+            Name="bench/sf",
+            SecretString=json.dumps({"my_domain": backend_url, "client_id": "bench", "client_secret": "bench-secret"}),
+        )
+        env = {
+            **os.environ,
+            **aws,
+            "PYTHONPATH": str(ROOT / "shared"),
+            "MODEL_MAP_PARAMETER": "/bench/model-map",
+            "VERIFICATION_TABLE": "bench",
+            "SF_SECRET_ID": "bench/sf",
+            "LOG_LEVEL": "WARNING",
+        }
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", FIRST_REQUEST, str(ROOT / "events" / "models_list.json")],
-                             cwd=ROOT / "functions" / "models", env=env, check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", FIRST_REQUEST, str(ROOT / "events" / "models_list.json")],
+            cwd=ROOT / "functions" / "models",
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         wall = (time.perf_counter() - started) * 1000
         json.loads(out.stdout.strip().splitlines()[-1])
         return wall
@@ -483,44 +543,93 @@ def main() -> int:
                 d99, g99 = pct(result["direct"], 99), pct(result["gateway"], 99)
                 label = f"{size_name}, concurrency {concurrency}"
                 ratio_ok = g50 / d50 <= 2.5 if (size_name == "small" and concurrency == 1) else None
-                rows.append(Row(f"p50, {label}", ms(g50 * 1000), ms(d50 * 1000), "ratio <= 2.5 (small, c=1)",
-                                ratio_ok))
-                rows.append(Row(f"  ratio gateway/direct p50", f"{g50 / d50:.2f}x", "1.00x", "floor 2.0", None))
+                rows.append(Row(f"p50, {label}", ms(g50 * 1000), ms(d50 * 1000), "ratio <= 2.5 (small, c=1)", ratio_ok))
+                rows.append(Row("  ratio gateway/direct p50", f"{g50 / d50:.2f}x", "1.00x", "floor 2.0", None))
                 added_ok = concurrency == 1 and None
                 if concurrency == 1:
                     added_ok = (g50 - d50) * 1000 <= 1.0 and (g99 - d99) * 1000 <= 5.0
-                rows.append(Row(f"  added p50 / p99", f"{(g50 - d50) * 1000:.2f} / {(g99 - d99) * 1000:.2f} ms",
-                                f"p99 {ms(d99 * 1000)}", "<= 1 / 5 ms at c=1", added_ok))
-        for size_name, request, limit in (("small", small_request(), 0.5),
-                                          ("Claude Code 50 KB", claude_code_request(), 2.0)):
+                rows.append(
+                    Row(
+                        "  added p50 / p99",
+                        f"{(g50 - d50) * 1000:.2f} / {(g99 - d99) * 1000:.2f} ms",
+                        f"p99 {ms(d99 * 1000)}",
+                        "<= 1 / 5 ms at c=1",
+                        added_ok,
+                    )
+                )
+        for size_name, request, limit in (
+            ("small", small_request(), 0.5),
+            ("Claude Code 50 KB", claude_code_request(), 2.0),
+        ):
             gateway_cpu, backend_cpu = asyncio.run(cpu_per_request(stack, request, 1000 if not args.quick else 200))
-            rows.append(Row(f"CPU per request, {size_name}", ms(gateway_cpu), f"backend {ms(backend_cpu)}",
-                            f"<= {limit} ms", gateway_cpu <= limit))
+            rows.append(
+                Row(
+                    f"CPU per request, {size_name}",
+                    ms(gateway_cpu),
+                    f"backend {ms(backend_cpu)}",
+                    f"<= {limit} ms",
+                    gateway_cpu <= limit,
+                )
+            )
         chunks = {"direct": chunk_latencies_direct(stack), "gateway": chunk_latencies_gateway(stack)}
         first_direct, first_gateway = chunks["direct"][0], chunks["gateway"][0]
-        rows.append(Row("stream: backend first chunk -> first delta", ms(first_gateway * 1000),
-                        ms(first_direct * 1000), "", None))
+        rows.append(
+            Row(
+                "stream: backend first chunk -> first delta",
+                ms(first_gateway * 1000),
+                ms(first_direct * 1000),
+                "",
+                None,
+            )
+        )
         added = [g - d for g, d in zip(chunks["gateway"], chunks["direct"], strict=False)]
         held = sum(1 for v in chunks["gateway"] if v >= STREAM_PACE)
-        rows.append(Row("stream: added delay per chunk p50 / p99",
-                        f"{statistics.median(added) * 1000:.2f} / {pct(added, 99) * 1000:.2f} ms",
-                        f"{len(chunks['gateway'])} chunks", "p99 <= 1 ms", pct(added, 99) * 1000 <= 1.0))
+        rows.append(
+            Row(
+                "stream: added delay per chunk p50 / p99",
+                f"{statistics.median(added) * 1000:.2f} / {pct(added, 99) * 1000:.2f} ms",
+                f"{len(chunks['gateway'])} chunks",
+                "p99 <= 1 ms",
+                pct(added, 99) * 1000 <= 1.0,
+            )
+        )
         rows.append(Row("stream: chunks held behind the next one", str(held), "0", "0", held == 0))
         cold = cold_start(3 if args.quick else 10)
         bare = cold.pop("bare interpreter")
         for name, value in cold.items():
-            rows.append(Row(f"cold start: import {name} function", ms(value), f"bare {ms(bare)}",
-                            "<= bare + 150 ms", value - bare <= 150))
+            rows.append(
+                Row(
+                    f"cold start: import {name} function",
+                    ms(value),
+                    f"bare {ms(bare)}",
+                    "<= bare + 150 ms",
+                    value - bare <= 150,
+                )
+            )
         first = first_request_against_moto(stack.backend_url)
-        rows.append(Row("cold start: fresh process, first GET /v1/models (moto)", ms(first), f"bare {ms(bare)}", "",
-                        None))
+        rows.append(
+            Row("cold start: fresh process, first GET /v1/models (moto)", ms(first), f"bare {ms(bare)}", "", None)
+        )
         warm, at_1000, after, rate = asyncio.run(memory_run(stack, total))
-        rows.append(Row(f"RSS after warm-up / 1,000 / {total:,} requests",
-                        f"{warm:.0f} / {at_1000:.0f} / {after:.0f} MB", f"{rate:.0f} req/s at c=32",
-                        "<= 100 MB, no growth", after <= 100 and after - at_1000 <= 5))
+        rows.append(
+            Row(
+                f"RSS after warm-up / 1,000 / {total:,} requests",
+                f"{warm:.0f} / {at_1000:.0f} / {after:.0f} MB",
+                f"{rate:.0f} req/s at c=32",
+                "<= 100 MB, no growth",
+                after <= 100 and after - at_1000 <= 5,
+            )
+        )
         in_process, over_http = count_tokens_speed(stack)
-        rows.append(Row("count_tokens on 1 MB (estimate / over HTTP)", ms(in_process), ms(over_http), "<= 50 ms",
-                        in_process <= 50))
+        rows.append(
+            Row(
+                "count_tokens on 1 MB (estimate / over HTTP)",
+                ms(in_process),
+                ms(over_http),
+                "<= 50 ms",
+                in_process <= 50,
+            )
+        )
     finally:
         stack.stop()
 
@@ -528,8 +637,10 @@ def main() -> int:
     table = [header] + [r.cells() for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     cpu = os.cpu_count()
-    print(f"\nsf-anthropic-gateway benchmark ({'quick' if args.quick else 'full'}), {cpu} CPUs, "
-          f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"\nsf-anthropic-gateway benchmark ({'quick' if args.quick else 'full'}), {cpu} CPUs, "
+        f"Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     for i, line in enumerate(table):
         print(" | ".join(cell.ljust(widths[j]) for j, cell in enumerate(line)))
         if i == 0:

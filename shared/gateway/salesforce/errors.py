@@ -13,8 +13,6 @@ import json
 import re
 from dataclasses import dataclass
 
-import httpx
-
 from ..anthropic.errors import GatewayError
 
 _OVERFLOW = re.compile(
@@ -106,6 +104,8 @@ def _map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallCont
 
 def transport_error(exc: BaseException) -> GatewayError:
     """A failure with no HTTP answer at all (refused, reset, timed out)."""
+    import httpx  # loaded already by whoever raised exc; imported here to keep this module light
+
     if isinstance(exc, httpx.TimeoutException):
         return GatewayError("timeout_error", "Salesforce did not answer in time", backend=True)
     return GatewayError("api_error", f"Salesforce is unreachable ({type(exc).__name__})", status=500, backend=True)

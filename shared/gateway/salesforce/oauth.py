@@ -8,12 +8,15 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .. import redaction
 from ..anthropic.errors import GatewayError
-from .transport import Transport
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .transport import Transport
 
 DEFAULT_API_BASE = "https://api.salesforce.com"
 REFRESH_MARGIN = 300.0  # seconds before exp; shortened for short-lived tokens
@@ -81,6 +84,8 @@ class TokenProvider:
             return token
 
     async def _mint(self) -> AccessToken:
+        import httpx  # the transport has loaded it already; not at module import, for cold starts
+
         if self._credentials is None:
             try:
                 self._credentials = await asyncio.to_thread(self._load_credentials)

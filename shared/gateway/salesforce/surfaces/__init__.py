@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from ..client import SalesforceClient
+from typing import TYPE_CHECKING
+
 from .base import Call, Surface
 from .bedrock_invoke import BedrockInvokeSurface
 from .chat_generations import ChatGenerationsSurface
 from .models_api import ModelsApiSurface
+
+if TYPE_CHECKING:
+    from ..client import SalesforceClient
 
 SURFACE_TYPES: dict[str, type[Surface]] = {
     cls.name: cls for cls in (ModelsApiSurface, BedrockInvokeSurface, ChatGenerationsSurface)

@@ -9,14 +9,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...anthropic import ids
 from ...anthropic.errors import GatewayError, invalid_request
 from ...anthropic.request import MessagesRequest
 from ...routing.model_map import ModelEntry, Route
-from ..client import SalesforceClient
 from ..errors import CallContext
+
+if TYPE_CHECKING:
+    from ..client import SalesforceClient
 
 PROBE_TEXT = "ping"
 
