@@ -9,11 +9,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from . import logs
 from .anthropic.errors import GatewayError
 from .middleware import GatewayMiddleware
+from .responses import JSONResponse
 from .routes import ALL_GROUPS, ROUTE_GROUPS
 from .services import Services
 from .settings import Settings

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import struct
 from typing import Any
 
 from .anthropic.request import MessagesRequest
+from .jsoncodec import dumps_str
 
 ASCII_CHARS_PER_TOKEN = 3.6
 MESSAGE_OVERHEAD = 4
@@ -93,7 +93,7 @@ def block_tokens(block: Any) -> int:
     if kind == "image":
         return image_tokens(block)
     if kind == "tool_use":
-        return text_tokens(block.get("name", "")) + text_tokens(json.dumps(block.get("input", {}))) + 4
+        return text_tokens(block.get("name", "")) + text_tokens(dumps_str(block.get("input", {}))) + 4
     if kind == "tool_result":
         content = block.get("content")
         if isinstance(content, list):
@@ -109,12 +109,12 @@ def block_tokens(block: Any) -> int:
             return sum(block_tokens(b) for b in source.get("content") or [])
         # A base64 PDF: roughly one token per 3 bytes of decoded data, as a rough page cost.
         return max(IMAGE_DEFAULT_TOKENS, len(source.get("data", "")) // 4)
-    return text_tokens(json.dumps(block))
+    return text_tokens(dumps_str(block))
 
 
 def tool_tokens(tool: dict) -> int:
     schema = tool.get("input_schema")
-    schema_text = json.dumps(schema, separators=(",", ":")) if schema is not None else ""
+    schema_text = dumps_str(schema) if schema is not None else ""
     return (
         TOOL_OVERHEAD
         + text_tokens(tool.get("name", ""))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from ..jsoncodec import dumps
 from ..redaction import redact
 
 # Anthropic's error types and the HTTP status each one is served with.
@@ -53,7 +52,7 @@ def envelope(error_type: str, message: str, request_id: str | None) -> dict:
 
 
 def envelope_bytes(error_type: str, message: str, request_id: str | None) -> bytes:
-    return json.dumps(envelope(error_type, message, request_id), separators=(",", ":")).encode()
+    return dumps(envelope(error_type, message, request_id))
 
 
 def invalid_request(message: str) -> GatewayError:

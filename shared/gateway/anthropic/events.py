@@ -6,10 +6,11 @@ so streamed and non-streamed answers carry the same text by construction.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
+
+from ..jsoncodec import dumps_str
 
 _CHUNK = re.compile(r"\S*\s*")
 # Emulated streams send text in pieces of about this many characters.
@@ -109,7 +110,7 @@ def events_from_message(msg: dict) -> Iterator[dict]:
                 yield block_delta(index, {"type": "text_delta", "text": piece})
         elif kind == "tool_use":
             yield block_start(index, {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}})
-            yield block_delta(index, {"type": "input_json_delta", "partial_json": json.dumps(block["input"])})
+            yield block_delta(index, {"type": "input_json_delta", "partial_json": dumps_str(block["input"])})
         elif kind == "thinking":
             yield block_start(index, {"type": "thinking", "thinking": "", "signature": ""})
             for piece in chunk_text(block["thinking"]):

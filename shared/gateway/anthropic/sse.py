@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+from ..jsoncodec import dumps
 
 # Headers every streaming response carries; X-Accel-Buffering stops nginx-like proxies buffering.
 SSE_HEADERS = {
@@ -19,4 +17,4 @@ PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 def frame(event: dict) -> bytes:
     """One SSE event; the event name is the payload's ``type``, as both SDKs require."""
-    return b"event: " + event["type"].encode() + b"\ndata: " + _dumps(event).encode() + b"\n\n"
+    return b"event: " + event["type"].encode() + b"\ndata: " + dumps(event) + b"\n\n"

@@ -7,10 +7,10 @@ Messages follow the pydantic-style ``field.N.sub: reason`` paths the real API us
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from ..jsoncodec import loads
 from .errors import GatewayError, invalid_request
 from .request import MessagesRequest
 
@@ -27,7 +27,7 @@ def parse_json_object(raw: bytes) -> dict:
     if not raw.strip():
         raise invalid_request("Request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid_request(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):

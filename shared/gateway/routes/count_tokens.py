@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..anthropic.validation import validate_count_tokens
+from ..responses import JSONResponse
 from ..tokens import count_request
 from .body import read_json, services_of
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+
+from ..responses import JSONResponse
 
 
 async def root(request: Request) -> Response:

@@ -9,11 +9,12 @@ import time
 from collections.abc import Awaitable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from ..anthropic import ids
 from ..anthropic.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 from ..anthropic.validation import check_against_model, parse_betas, validate_messages
+from ..responses import JSONResponse
 from ..salesforce.surfaces import Call
 from ..telemetry import RequestSample
 from ..tokens import count_request

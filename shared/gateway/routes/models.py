@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..anthropic.errors import invalid_request, model_not_found
+from ..responses import JSONResponse
 from .body import services_of
 
 DEFAULT_LIMIT = 20

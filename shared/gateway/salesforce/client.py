@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 
 from ..anthropic.errors import GatewayError
+from ..jsoncodec import dumps, loads
 from ..settings import Settings
 from .errors import CallContext, backend_message, map_status, transport_error
 from .oauth import Credentials, TokenProvider
@@ -26,8 +26,6 @@ SALESFORCE_HEADERS = {
     "x-client-feature-id": "ai-platform-models-connected-app",
     "content-type": "application/json",
 }
-
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _deadline_error() -> GatewayError:
@@ -57,7 +55,7 @@ class SalesforceClient:
         For a stream the deadline covers the wait for the response headers; after that the stream's
         own read timeout applies, and nothing is retried (bytes may already be with the client).
         """
-        content = payload if isinstance(payload, bytes) else _encode(payload).encode()
+        content = payload if isinstance(payload, bytes) else dumps(payload)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.deadline
         stale: str | None = None
@@ -111,7 +109,7 @@ class SalesforceClient:
         if not response.content.strip():
             raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
         try:
-            body = response.json()
+            body = loads(response.content)
         except ValueError:
             raise GatewayError("api_error", "Salesforce returned malformed JSON", status=500, backend=True) from None
         if isinstance(body, dict) and "errorCode" in body:  # seen under load: an error body with status 200

@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 
 from ..anthropic.errors import GatewayError
+from ..jsoncodec import loads
 
 MEDIA_TYPE = "application/vnd.amazon.eventstream"
 
@@ -58,8 +59,8 @@ async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
             if kind != "event":
                 continue
             try:
-                envelope = json.loads(message.payload)
-                yield json.loads(base64.b64decode(envelope["bytes"]))
+                envelope = loads(message.payload)
+                yield loads(base64.b64decode(envelope["bytes"]))
             except (ValueError, KeyError, TypeError):
                 raise GatewayError(
                     "api_error", "Salesforce sent an event-stream frame that is not JSON", backend=True

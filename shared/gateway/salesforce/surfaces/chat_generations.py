@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from ...anthropic import ids
 from ...anthropic.errors import GatewayError
+from ...jsoncodec import loads
 from ...translate import chat_generations as cg
 from ..errors import backend_message
 from ..sse import read_events
@@ -39,7 +39,7 @@ class ChatGenerationsSurface(Surface):
                     done = True
                     break
                 try:
-                    frame = json.loads(data)
+                    frame = loads(data)
                 except ValueError:
                     raise GatewayError(
                         "api_error", "Salesforce sent a stream frame that is not JSON", backend=True
