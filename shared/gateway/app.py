@@ -25,15 +25,17 @@ def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     request.state.sample.error_type = exc.error_type
     request.state.sample.backend_error = exc.backend
-    return JSONResponse(exc.body(request.state.request_id), status_code=exc.status, headers=exc.headers)
+    return JSONResponse(exc.body(request.state.request_id), status_code=exc.status, headers=exc.response_headers())
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
     request.state.sample.error_type = error_type
-    body = GatewayError(error_type, exc.detail, status=exc.status_code).body(request.state.request_id)
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    error = GatewayError(error_type, exc.detail, status=exc.status_code, headers=dict(exc.headers or {}))
+    return JSONResponse(
+        error.body(request.state.request_id), status_code=error.status, headers=error.response_headers()
+    )
 
 
 def create_app(

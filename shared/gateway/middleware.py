@@ -21,7 +21,7 @@ from .telemetry import RequestSample, Telemetry
 log = logging.getLogger("gateway")
 
 # Paths that answer without a key: Claude Code's HEAD / probe and the readiness check.
-OPEN_PATHS = frozenset({"/", "/health"})
+OPEN_PATHS = frozenset({"/", "/health", "/api/hello"})  # /api/hello: Claude Code's warm-up probe
 VERSION_REQUIRED_PREFIX = "/v1/messages"
 
 
@@ -37,7 +37,7 @@ def route_name(path: str) -> str:
 
 def error_response_parts(error: GatewayError, request_id: str) -> tuple[Message, Message]:
     headers = [(b"content-type", b"application/json"), (b"request-id", request_id.encode())]
-    headers += [(k.lower().encode(), str(v).encode()) for k, v in error.headers.items()]
+    headers += [(k.lower().encode(), str(v).encode()) for k, v in error.response_headers().items()]
     body = envelope_bytes(error.error_type, error.message, request_id)
     return (
         {"type": "http.response.start", "status": error.status, "headers": headers},

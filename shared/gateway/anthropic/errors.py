@@ -20,6 +20,10 @@ STATUS_BY_TYPE: dict[str, int] = {
 }
 
 
+# What the SDKs retry by themselves: 408, 409, 429 and every 5xx (529 included).
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
 class GatewayError(Exception):
     """An error the client must see in Anthropic's shape.
 
@@ -42,6 +46,13 @@ class GatewayError(Exception):
         self.backend = backend  # raised because Salesforce failed, not because the client did
         self.status = status or STATUS_BY_TYPE.get(error_type, 500)
         self.headers = headers or {}
+
+    def response_headers(self) -> dict[str, str]:
+        """The error's own headers, plus ``x-should-retry: false`` where retrying cannot help:
+        the SDKs (and Claude Code, which retries a 401 for minutes otherwise) read it first."""
+        if self.status < 500 and self.status not in RETRYABLE_STATUSES:
+            return {"x-should-retry": "false", **self.headers}
+        return self.headers
 
     def body(self, request_id: str | None) -> dict:
         return envelope(self.error_type, self.message, request_id)

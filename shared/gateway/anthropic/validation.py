@@ -345,7 +345,19 @@ def validate_count_tokens(body: dict) -> MessagesRequest:
     return MessagesRequest(body=body, model=model, messages=messages, system=system, max_tokens=1, tools=tools)
 
 
-def check_against_model(request: MessagesRequest, model_id: str, max_output: int) -> None:
+def fit_to_model(request: MessagesRequest, model_id: str, max_output: int, clamp: bool) -> None:
+    """Refuse ``max_tokens`` above the model's limit, with Anthropic's text; or, for an id routed by
+    pattern (a newer model than the one serving it), lower it to the serving model's limit, since the
+    client asked for what the newer model allows."""
+    if request.max_tokens <= max_output:
+        return
+    if clamp:
+        request.max_tokens = max_output
+        if request.thinking and request.thinking.get("type") == "enabled":
+            budget = request.thinking.get("budget_tokens", 0)
+            if budget >= max_output:
+                request.thinking = dict(request.thinking, budget_tokens=max(1024, max_output // 2))
+        return
     if request.max_tokens > max_output:
         raise GatewayError(
             "invalid_request_error",

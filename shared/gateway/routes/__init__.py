@@ -16,6 +16,7 @@ ROUTE_GROUPS: dict[str, list[BaseRoute]] = {
     "health": [
         Route("/", health.root, methods=["GET", "HEAD"]),
         Route("/health", health.ready, methods=["GET", "HEAD"]),
+        Route("/api/hello", health.ready, methods=["GET", "HEAD"]),
     ],
 }
 ALL_GROUPS = tuple(ROUTE_GROUPS)

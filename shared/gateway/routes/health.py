@@ -1,4 +1,4 @@
-"""``HEAD /`` (Claude Code's connectivity probe) and the readiness path for the Lambda Web Adapter."""
+"""``HEAD /`` and ``HEAD /api/hello`` (Claude Code's connectivity probes) and the readiness path."""
 
 from __future__ import annotations
 

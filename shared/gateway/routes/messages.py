@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ..anthropic import ids
 from ..anthropic.sse import SSE_HEADERS, SSE_MEDIA_TYPE
-from ..anthropic.validation import check_against_model, parse_betas, validate_messages
+from ..anthropic.validation import fit_to_model, parse_betas, validate_messages
 from ..responses import JSONResponse
 from ..salesforce.surfaces import Call
 from ..telemetry import RequestSample
@@ -29,7 +29,7 @@ async def create_message(request: Request) -> Response:
     body = await read_json(request)
     parsed = validate_messages(body, parse_betas(request.headers.get("anthropic-beta")))
     route = services.model_map().route(parsed.model)
-    check_against_model(parsed, parsed.model, route.entry.max_output_tokens)
+    fit_to_model(parsed, parsed.model, route.entry.max_output_tokens, clamp=route.by_pattern)
     surface = services.surfaces[route.entry.surface]
     call = Call(parsed, route, ids.message_id(), count_request(parsed))
     surface.check(call)

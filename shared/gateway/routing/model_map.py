@@ -57,6 +57,7 @@ class Route:
 
     requested: str
     entry: ModelEntry
+    by_pattern: bool = False  # a newer id served by an older model: its limits are the entry's
 
 
 @dataclass(slots=True)
@@ -124,20 +125,23 @@ class ModelMap:
         return cls.from_json(default_map_bytes())
 
     def find(self, model_id: str) -> ModelEntry | None:
-        entry = self._by_name.get(model_id)
-        if entry is None:
-            entry = self._by_name.get(_DATE_SUFFIX.sub("", model_id))
-        if entry is None:
-            for pattern, target in self.patterns:
-                if pattern.search(model_id):
-                    return target
-        return entry
+        found = self._find(model_id)
+        return found[0] if found else None
+
+    def _find(self, model_id: str) -> tuple[ModelEntry, bool] | None:
+        entry = self._by_name.get(model_id) or self._by_name.get(_DATE_SUFFIX.sub("", model_id))
+        if entry is not None:
+            return entry, False
+        for pattern, target in self.patterns:
+            if pattern.search(model_id):
+                return target, True
+        return None
 
     def route(self, model_id: str) -> Route:
-        entry = self.find(model_id)
-        if entry is None:
+        found = self._find(model_id)
+        if found is None:
             raise model_not_found(model_id)
-        return Route(model_id, entry)
+        return Route(model_id, found[0], by_pattern=found[1])
 
     def listed(self) -> list[ModelEntry]:
         """Entries to show in ``/v1/models``, newest first as Anthropic sorts them."""

@@ -12,7 +12,7 @@ from ..anthropic.request import MessagesRequest
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # Top-level fields Bedrock's Anthropic schema accepts (besides messages/system/max_tokens).
-PASSED_FIELDS = ("temperature", "top_p", "top_k", "tool_choice", "thinking", "output_config")
+PASSED_FIELDS = ("temperature", "top_p", "top_k", "tool_choice", "output_config")
 TOOL_FIELDS = ("type", "name", "description", "input_schema", "cache_control")
 # Betas Bedrock knows; others (Claude Code sends many) would be rejected upstream.
 BEDROCK_BETAS = frozenset(
@@ -38,6 +38,8 @@ def to_request(request: MessagesRequest) -> dict:
         value = request.body.get(name)
         if value is not None:
             body[name] = value
+    if request.thinking is not None:
+        body["thinking"] = request.thinking
     if request.tools:
         body["tools"] = [{k: v for k, v in tool.items() if k in TOOL_FIELDS} for tool in request.tools]
     betas = [b for b in request.betas if b in BEDROCK_BETAS]
