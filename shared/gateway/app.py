@@ -71,5 +71,6 @@ def create_app(
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # /v1/messages/ is a 404, not a redirect that exposes our host
     app.state.services = services
     return app

@@ -6,7 +6,6 @@ Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass through untouched
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -15,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .anthropic import ids
 from .anthropic.errors import GatewayError, envelope_bytes
 from .client_auth import ApiKeyCheck
+from .jsoncodec import loads
 from .logs import correlation_id_var, request_id_var
 from .telemetry import RequestSample, Telemetry
 
@@ -53,9 +53,10 @@ def correlation_id(scope: Scope, headers: dict[str, str]) -> str | None:
     raw = headers.get("x-amzn-request-context")
     if raw:
         try:
-            return json.loads(raw).get("requestId")
+            value = loads(raw).get("requestId")
         except (ValueError, AttributeError):
             return None
+        return value if isinstance(value, str) else None
     return None
 
 

@@ -27,6 +27,8 @@ IMAGE_MAX_TOKENS = 1600 * 3  # large images are downscaled by the API before cou
 def text_tokens(text: str) -> int:
     if not text:
         return 0
+    if not isinstance(text, str):  # validation keeps these out; a count must never crash on one
+        text = str(text)
     length = len(text)
     if text.isascii():
         return int(length / ASCII_CHARS_PER_TOKEN) + 1
@@ -106,9 +108,11 @@ def block_tokens(block: Any) -> int:
         if source.get("type") == "text":
             return text_tokens(source.get("data", ""))
         if source.get("type") == "content":
-            return sum(block_tokens(b) for b in source.get("content") or [])
-        # A base64 PDF: roughly one token per 3 bytes of decoded data, as a rough page cost.
-        return max(IMAGE_DEFAULT_TOKENS, len(source.get("data", "")) // 4)
+            content = source.get("content") or []
+            return text_tokens(content) if isinstance(content, str) else sum(block_tokens(b) for b in content)
+        # A base64 PDF: about one token per 4 base64 characters, never less than an image.
+        data = source.get("data")
+        return max(IMAGE_DEFAULT_TOKENS, len(data) // 4 if isinstance(data, str) else 0)
     return text_tokens(dumps_str(block))
 
 

@@ -18,6 +18,7 @@ TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 ROLES = ("user", "assistant", "system")
 TOOL_CHOICES = ("auto", "any", "tool", "none")
 THINKING_TYPES = ("enabled", "disabled", "adaptive")
+DOCUMENT_SOURCES = ("base64", "text", "content", "url", "file")
 MAX_MESSAGES = 100_000
 _PAIRING_HELP = "Each `tool_use` block must have a corresponding `tool_result` block in the next message."
 _ORPHAN_HELP = "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
@@ -101,6 +102,17 @@ def _check_block(block: Any, path: str, role: str) -> None:
         if isinstance(content, list):
             for j, inner in enumerate(content):
                 _check_block(inner, f"{path}.content.{j}", "user")
+    elif kind == "document":
+        source = block.get("source")
+        if not isinstance(source, dict) or source.get("type") not in DOCUMENT_SOURCES:
+            raise invalid_request(f"{path}.source: Input should be a base64, text, content, url or file source")
+        if source["type"] in ("base64", "text") and not isinstance(source.get("data"), str):
+            raise invalid_request(f"{path}.source.data: Input should be a valid string")
+        if source["type"] == "content" and not isinstance(source.get("content"), str | list):
+            raise invalid_request(f"{path}.source.content: Input should be a valid string or list")
+        if isinstance(source.get("content"), list):
+            for j, inner in enumerate(source["content"]):
+                _check_block(inner, f"{path}.source.content.{j}", role)
     elif kind == "thinking":
         if not isinstance(block.get("signature"), str):
             raise invalid_request(f"{path}.thinking.signature: Field required")
@@ -201,8 +213,14 @@ def _tools(raw: Any) -> list[dict]:
         if not isinstance(tool, dict):
             raise invalid_request(f"tools.{i}: Input should be a valid dictionary")
         kind = tool.get("type")
-        if kind not in (None, "custom"):
-            continue  # server tools (web_search_..., bash_..., ...) are typed and schema-less
+        if kind is not None and not isinstance(kind, str):
+            raise invalid_request(f"tools.{i}.type: Input should be a valid string")
+        if kind not in (None, "custom"):  # server tools (web_search_..., bash_...) are typed and schema-less
+            if not isinstance(tool.get("name"), str):
+                raise invalid_request(f"tools.{i}.{kind}.name: Input should be a valid string")
+            continue
+        if not isinstance(tool.get("description", ""), str):
+            raise invalid_request(f"tools.{i}.custom.description: Input should be a valid string")
         name = tool.get("name")
         if not isinstance(name, str) or not TOOL_NAME.match(name):
             raise invalid_request(f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")

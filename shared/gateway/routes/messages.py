@@ -19,7 +19,7 @@ from ..salesforce.surfaces import Call
 from ..telemetry import RequestSample
 from ..tokens import count_request
 from .body import read_json, services_of
-from .streaming import BackendStream, count_usage, placeholder_start, until_disconnected
+from .streaming import BackendStream, ClientDisconnected, count_usage, placeholder_start, until_disconnected
 
 log = logging.getLogger("gateway")
 
@@ -45,7 +45,10 @@ async def create_message(request: Request) -> Response:
         count_usage(sample, message["usage"])
         return JSONResponse(message)
     stream = BackendStream(surface.stream(call), settings.stream_keepalive)
-    first = await stream.first(settings.stream_grace)  # failures up to here still get a real HTTP status
+    try:
+        first = await stream.first(settings.stream_grace, request.receive)  # failures here get a real status
+    except ClientDisconnected:
+        return Response(status_code=499)
     sample.backend_ms = (time.perf_counter() - sent) * 1000
     placeholder = placeholder_start(call.message_id, call.model, call.input_estimate)
     return StreamingResponse(stream.sse(first, placeholder, sample), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)

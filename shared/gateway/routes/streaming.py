@@ -23,6 +23,10 @@ log = logging.getLogger("gateway")
 _END = object()
 
 
+class ClientDisconnected(Exception):
+    """The client went away before the answer started; there is no one to answer."""
+
+
 class BackendStream:
     def __init__(self, events: AsyncIterator[dict], keepalive: float) -> None:
         self.keepalive = keepalive
@@ -51,21 +55,37 @@ class BackendStream:
         return item
 
     async def aclose(self) -> None:
-        """Stop the backend call (the client left, or the answer is complete)."""
+        """Stop the backend call (the client left, or the answer is complete).
+
+        Shielded: when the client disconnects, Starlette cancels the response task repeatedly, and an
+        unshielded wait would pass each cancellation on into the pump's own cleanup, leaving the
+        Salesforce connection open and checked out of the pool."""
         if not self._pump.done():
             self._pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._pump
+            await asyncio.shield(self._pump)
 
-    async def first(self, grace: float) -> dict | None:
-        """The first event if it comes within ``grace`` seconds; None if the backend is still silent."""
+    async def first(self, grace: float, receive: object) -> dict | None:
+        """The first event if it comes within ``grace`` seconds; None if the backend is still silent.
+        Raises ClientDisconnected (and stops the backend call) if the client leaves meanwhile."""
+        watcher = asyncio.ensure_future(until_disconnected(receive))
         try:
-            item = await self.next(grace)
+            getter = asyncio.ensure_future(self.next(grace))
+            await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                await self.aclose()
+                raise ClientDisconnected
+            item = getter.result()
         except TimeoutError:
             return None
+        except ClientDisconnected:
+            raise
         except BaseException:
             await self.aclose()
             raise
+        finally:
+            watcher.cancel()
         if item is _END:
             await self.aclose()
             raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
@@ -92,6 +112,9 @@ class BackendStream:
                     return
                 assert isinstance(event, dict)
                 kind = event["type"]
+                if kind == "message_stop":  # the answer is complete: nothing after it, not even a ping
+                    yield frame(event)
+                    return
                 if kind == "message_start":
                     count_usage(sample, event["message"].get("usage"))
                     if synthetic:

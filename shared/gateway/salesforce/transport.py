@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 class Transport:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
+        # Keep as many idle connections as may be busy: a smaller keep-alive pool churns connections
+        # (and httpcore's pool bookkeeping) under load.
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=60)
         self._transport = transport or httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
         self._urls: dict[str, httpx.URL] = {}
         self._timeout = httpx.Timeout(settings.sf_read_timeout, connect=settings.sf_connect_timeout).as_dict()

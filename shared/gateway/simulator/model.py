@@ -54,7 +54,9 @@ def sign(thinking: str) -> str:
 
 
 def signature_ok(thinking: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(thinking), signature or "")
+    if not isinstance(thinking, str) or not isinstance(signature, str):
+        return False
+    return hmac.compare_digest(sign(thinking).encode(), signature.encode("utf-8", "surrogatepass"))
 
 
 @dataclass

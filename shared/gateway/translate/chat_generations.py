@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 
 from ..anthropic import events as ev
+from ..anthropic.errors import invalid_request
 from ..anthropic.request import MessagesRequest
 from .text import block_text, tool_result_text
 
@@ -47,6 +48,8 @@ def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
                     texts.append(text)
         if texts:
             turns.append({"role": "user", "content": "\n\n".join(texts)})
+    if not any(t["role"] != "system" for t in turns):
+        raise invalid_request("messages: nothing in this conversation is text the chat/generations surface can carry")
     settings: dict = {"max_tokens": request.max_tokens}
     if request.temperature is not None:
         settings["temperature"] = request.temperature

@@ -19,7 +19,8 @@ def block_text(block: dict) -> str:
     if kind == "document":
         source = block.get("source") or {}
         if source.get("type") == "text":
-            return source.get("data", "")
+            data = source.get("data", "")
+            return data if isinstance(data, str) else ""
         if source.get("type") == "content":
             content = source.get("content")
             return content if isinstance(content, str) else blocks_text(content or [])

@@ -37,11 +37,14 @@ class BedrockInvokeSurface(Surface):
                 raise GatewayError(
                     "overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}", backend=True
                 )
-            finished = False
+            finished = started = False
             async for event in eventstream.decode(response.aiter_raw()):
+                started = True
                 relabelled = bedrock.relabel_event(event, call.message_id, call.model)
                 finished = relabelled["type"] == "message_stop"
                 yield relabelled
+            if not started:
+                raise GatewayError("overloaded_error", "Salesforce returned an empty stream", backend=True)
             if not finished:
                 raise GatewayError(
                     "api_error", "Salesforce ended the stream before the message was complete", backend=True
