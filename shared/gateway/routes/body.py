@@ -25,4 +25,6 @@ async def read_json(request: Request) -> dict:
         if size > limit:
             raise GatewayError("request_too_large", "Request exceeds the maximum allowed number of bytes.")
         chunks.append(chunk)
-    return parse_json_object(b"".join(chunks))
+    raw = b"".join(chunks)
+    request.state.body_bytes = len(raw)
+    return parse_json_object(raw)

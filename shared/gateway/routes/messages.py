@@ -17,7 +17,6 @@ from ..anthropic.validation import fit_to_model, parse_betas, validate_messages
 from ..responses import JSONResponse
 from ..salesforce.surfaces import Call
 from ..telemetry import RequestSample
-from ..tokens import count_request
 from .body import read_json, services_of
 from .streaming import BackendStream, ClientDisconnected, count_usage, placeholder_start, until_disconnected
 
@@ -31,7 +30,7 @@ async def create_message(request: Request) -> Response:
     route = services.model_map().route(parsed.model)
     fit_to_model(parsed, parsed.model, route.entry.max_output_tokens, clamp=route.by_pattern)
     surface = services.surfaces[route.entry.surface]
-    call = Call(parsed, route, ids.message_id(), count_request(parsed))
+    call = Call(parsed, route, ids.message_id(), body_bytes=request.state.body_bytes)
     surface.check(call)
     sample: RequestSample = request.state.sample
     sample.model = route.entry.id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..anthropic.errors import GatewayError
@@ -31,7 +32,10 @@ class CallContext:
     model: str
     salesforce_model: str
     context_window: int
-    input_tokens: int
+    input_tokens: int | Callable[[], int]  # a count, or how to make one: only an error needs it
+
+    def input_token_count(self) -> int:
+        return self.input_tokens() if callable(self.input_tokens) else self.input_tokens
 
 
 def backend_message(body: bytes) -> str:
@@ -61,7 +65,7 @@ def overflow_error(ctx: CallContext, detail: str = "") -> GatewayError:
         used, limit = (int(g.replace(",", "")) for g in found.groups())
     else:
         limit = ctx.context_window
-        used = max(ctx.input_tokens, limit + 1)
+        used = max(ctx.input_token_count(), limit + 1)
     return GatewayError("invalid_request_error", f"prompt is too long: {used} tokens > {limit} maximum")
 
 

@@ -15,12 +15,14 @@ from ...anthropic import ids
 from ...anthropic.errors import GatewayError, invalid_request
 from ...anthropic.request import MessagesRequest
 from ...routing.model_map import ModelEntry, Route
+from ...tokens import count_request
 from ..errors import CallContext
 
 if TYPE_CHECKING:
     from ..client import SalesforceClient
 
 PROBE_TEXT = "ping"
+OVERHEAD_BOUND = 4096  # tools preamble, per-message and per-tool overheads, with room to spare
 
 
 @dataclass(slots=True)
@@ -30,7 +32,20 @@ class Call:
     request: MessagesRequest
     route: Route
     message_id: str
-    input_estimate: int
+    body_bytes: int = 0  # size of the client's JSON body: bounds the token count without computing it
+    _estimate: int | None = None
+
+    @property
+    def input_estimate(self) -> int:
+        """The gateway's token count of the request, computed on first use (most calls never need it)."""
+        if self._estimate is None:
+            self._estimate = count_request(self.request)
+        return self._estimate
+
+    def may_exceed(self, window: int) -> bool:
+        """False when the body is too small to hold ``window`` tokens: every estimated token needs at
+        least a byte of JSON, apart from fixed overheads far smaller than a context window."""
+        return self.body_bytes == 0 or self.body_bytes + OVERHEAD_BOUND >= window
 
     @property
     def entry(self) -> ModelEntry:
@@ -43,7 +58,7 @@ class Call:
     @property
     def context(self) -> CallContext:
         return CallContext(
-            self.route.requested, self.entry.salesforce_model, self.entry.context_window, self.input_estimate
+            self.route.requested, self.entry.salesforce_model, self.entry.context_window, lambda: self.input_estimate
         )
 
 
@@ -68,7 +83,7 @@ class Surface(ABC):
                 raise invalid_request(
                     f"model {call.model} is served by {self.description}, which does not accept {kind} content"
                 )
-        if call.input_estimate > call.entry.context_window:
+        if call.may_exceed(call.entry.context_window) and call.input_estimate > call.entry.context_window:
             raise GatewayError(
                 "invalid_request_error",
                 f"prompt is too long: {call.input_estimate} tokens > {call.entry.context_window} maximum",
@@ -91,7 +106,7 @@ class Surface(ABC):
             system=[],
             max_tokens=1,
         )
-        call = Call(request, Route(entry.id, entry), ids.message_id(), 1)
+        call = Call(request, Route(entry.id, entry), ids.message_id(), _estimate=1)
         try:
             await self.create(call)
         except GatewayError as exc:
