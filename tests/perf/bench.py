@@ -379,8 +379,12 @@ print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
 def first_request_against_moto(backend_url: str) -> float:
     """A fresh process importing ModelsFunction and answering GET /v1/models: SSM, DynamoDB, Secrets
     Manager (moto in server mode) and the model probes (the instant backend)."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -501,7 +505,7 @@ def plot(latency: dict, chunks: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    for ax, key in zip(axes[:2], latency, strict=False):
+    for ax, key in zip(axes[:2], [k for k in latency if k.endswith("c=1")], strict=False):
         for label, color in (("direct", "tab:blue"), ("gateway", "tab:orange")):
             values = sorted(v * 1000 for v in latency[key][label])
             ax.plot(values, [i / len(values) for i in range(len(values))], label=label, color=color)
@@ -543,9 +547,10 @@ def main() -> int:
                 d99, g99 = pct(result["direct"], 99), pct(result["gateway"], 99)
                 label = f"{size_name}, concurrency {concurrency}"
                 ratio_ok = g50 / d50 <= 2.5 if (size_name == "small" and concurrency == 1) else None
-                rows.append(Row(f"p50, {label}", ms(g50 * 1000), ms(d50 * 1000), "ratio <= 2.5 (small, c=1)", ratio_ok))
+                target = "ratio <= 2.5" if ratio_ok is not None else ""
+                rows.append(Row(f"p50, {label}", ms(g50 * 1000), ms(d50 * 1000), target, ratio_ok))
                 rows.append(Row("  ratio gateway/direct p50", f"{g50 / d50:.2f}x", "1.00x", "floor 2.0", None))
-                added_ok = concurrency == 1 and None
+                added_ok = None  # the targets are for concurrency 1; at 32 this 2-core machine is saturated
                 if concurrency == 1:
                     added_ok = (g50 - d50) * 1000 <= 1.0 and (g99 - d99) * 1000 <= 5.0
                 rows.append(
