@@ -6,6 +6,7 @@ extra pairs with other settings (API keys, short token lifetimes) for the tests 
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ class Stack:
         return [r for r in self.simulator.requests if path_part in r["path"]]
 
 
-def _start_stack(env: dict[str, str] | None = None, sim_config: SimulatorConfig | None = None) -> tuple[Stack, list]:
+def start_stack(env: dict[str, str] | None = None, sim_config: SimulatorConfig | None = None) -> tuple[Stack, list]:
     config = sim_config or SimulatorConfig()
     sim_app = create_simulator_app(config)
     sim = ServerThread(sim_app).start()
@@ -63,14 +64,19 @@ def _start_stack(env: dict[str, str] | None = None, sim_config: SimulatorConfig 
     return stack, [gateway, sim]
 
 
+def stop_all(servers: list) -> None:
+    """Stop servers side by side: each uvicorn takes a moment to wind down."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(servers))) as pool:
+        list(pool.map(lambda server: server.stop(), servers))
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The gateway does not retry here, so each Salesforce failure reaches the client as it is;
     tests of the gateway's own retries build a stack with ``make_stack``."""
-    built, servers = _start_stack({"SF_MAX_RETRIES": "0"})
+    built, servers = start_stack({"SF_MAX_RETRIES": "0"})
     yield built
-    for server in servers:
-        server.stop()
+    stop_all(servers)
 
 
 @pytest.fixture
@@ -79,13 +85,12 @@ def make_stack() -> Iterator[Callable[..., Stack]]:
     running: list = []
 
     def build(env: dict[str, str] | None = None, sim_config: SimulatorConfig | None = None) -> Stack:
-        built, servers = _start_stack(env, sim_config)
+        built, servers = start_stack(env, sim_config)
         running.extend(servers)
         return built
 
     yield build
-    for server in running:
-        server.stop()
+    stop_all(running)
 
 
 @pytest.fixture

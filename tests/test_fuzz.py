@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import SURFACE_MODELS, Stack, _start_stack
+from conftest import SURFACE_MODELS, Stack, start_stack
 from hypothesis import HealthCheck, Phase, assume, given, reject, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
@@ -153,7 +153,7 @@ def wire(stack: Stack) -> Iterator[Wire]:
 @pytest.fixture(scope="module")
 def keyed_wire() -> Iterator[Wire]:
     """A second pair (simulator + gateway) that requires one of ``CLIENT_KEYS``."""
-    built, servers = _start_stack({"SF_MAX_RETRIES": "0", "GATEWAY_API_KEYS": ",".join(CLIENT_KEYS)})
+    built, servers = start_stack({"SF_MAX_RETRIES": "0", "GATEWAY_API_KEYS": ",".join(CLIENT_KEYS)})
     opened = Wire(built.gateway_url)
     yield opened
     opened.close()

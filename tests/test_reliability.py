@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import anthropic
 import httpx
 import pytest
-from conftest import SURFACE_MODELS, Stack, _start_stack
+from conftest import SURFACE_MODELS, Stack, start_stack, stop_all
 
 from gateway.simulator.app import SimulatorConfig
 from gateway.simulator.tokens import TokenMint
@@ -211,12 +211,6 @@ def wait_until(predicate, timeout: float, step: float = 0.02) -> float | None:
     return None
 
 
-def stop_all(servers: list) -> None:
-    """Stop servers side by side: each uvicorn takes a moment to wind down."""
-    with concurrent.futures.ThreadPoolExecutor(max(1, len(servers))) as pool:
-        list(pool.map(lambda server: server.stop(), servers))
-
-
 @pytest.fixture(scope="module")
 def module_stacks() -> Iterator:
     """Stacks shared by the tests of this module (cheaper than one per parametrized test)."""
@@ -225,25 +219,11 @@ def module_stacks() -> Iterator:
 
     def get(name: str, env: dict[str, str], sim_config: SimulatorConfig | None = None) -> Stack:
         if name not in built:
-            built[name], started = _start_stack(env, sim_config)
+            built[name], started = start_stack(env, sim_config)
             servers.extend(started)
         return built[name]
 
     yield get
-    stop_all(servers)
-
-
-@pytest.fixture
-def make_stack() -> Iterator:
-    """``conftest.make_stack``, stopping its servers in parallel (this module builds many short-lived stacks)."""
-    servers: list = []
-
-    def build(env: dict[str, str] | None = None, sim_config: SimulatorConfig | None = None) -> Stack:
-        built, started = _start_stack(env, sim_config)
-        servers.extend(started)
-        return built
-
-    yield build
     stop_all(servers)
 
 

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import _start_stack
+from conftest import start_stack
 
 CLIENT_DIR = Path(__file__).parent / "clients" / "typescript"
 SCRIPT = CLIENT_DIR / "client_checks.mjs"
@@ -50,7 +50,7 @@ def typescript_sdk() -> Path:
 @pytest.fixture(scope="module")
 def keyed_stack():
     """A second simulator + gateway pair that requires a client key (like make_stack, for the module)."""
-    built, servers = _start_stack(env={"GATEWAY_API_KEYS": f"other-key,{GOOD_KEY}"})
+    built, servers = start_stack(env={"GATEWAY_API_KEYS": f"other-key,{GOOD_KEY}"})
     yield built
     for server in servers:
         server.stop()

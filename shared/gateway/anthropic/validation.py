@@ -230,14 +230,19 @@ def _tools(raw: Any) -> list[dict]:
     return raw
 
 
+def _check_tag(raw: Any, field: str, tags: tuple[str, ...]) -> None:
+    """A tagged union: an object whose ``type`` is one of ``tags``."""
+    if not isinstance(raw, dict) or raw.get("type") not in tags:
+        expected = ", ".join(f"'{tag}'" for tag in tags)
+        raise invalid_request(
+            f"{field}: Input tag found using 'type' does not match any of the expected tags: {expected}"
+        )
+
+
 def _tool_choice(raw: Any, tools: list[dict]) -> dict | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or raw.get("type") not in TOOL_CHOICES:
-        raise invalid_request(
-            "tool_choice: Input tag found using 'type' does not match any of the expected tags: "
-            "'auto', 'any', 'tool', 'none'"
-        )
+    _check_tag(raw, "tool_choice", TOOL_CHOICES)
     if raw["type"] == "tool":
         if not isinstance(raw.get("name"), str):
             raise invalid_request("tool_choice.tool.name: Field required")
@@ -249,11 +254,7 @@ def _tool_choice(raw: Any, tools: list[dict]) -> dict | None:
 def _thinking(raw: Any, max_tokens: int) -> dict | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or raw.get("type") not in THINKING_TYPES:
-        raise invalid_request(
-            "thinking: Input tag found using 'type' does not match any of the expected tags: "
-            "'enabled', 'disabled', 'adaptive'"
-        )
+    _check_tag(raw, "thinking", THINKING_TYPES)
     if raw["type"] == "enabled":
         budget = raw.get("budget_tokens")
         if budget is None:
