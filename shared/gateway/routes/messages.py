@@ -49,7 +49,8 @@ async def create_message(request: Request) -> Response:
     except ClientDisconnected:
         return Response(status_code=499)
     sample.backend_ms = (time.perf_counter() - sent) * 1000
-    placeholder = placeholder_start(call.message_id, call.model, call.input_estimate)
+    # Our own message_start only when the backend has not sent its own yet (it needs a token count).
+    placeholder = placeholder_start(call.message_id, call.model, call.input_estimate) if first is None else None
     return StreamingResponse(stream.sse(first, placeholder, sample), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
 
 

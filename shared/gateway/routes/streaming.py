@@ -92,13 +92,14 @@ class BackendStream:
         assert isinstance(item, dict)
         return item
 
-    async def sse(self, first: dict | None, placeholder: dict, sample: RequestSample) -> AsyncIterator[bytes]:
+    async def sse(self, first: dict | None, placeholder: dict | None, sample: RequestSample) -> AsyncIterator[bytes]:
         """SSE bytes for the client. With ``first`` None the stream opens on ``placeholder``
         (our own message_start) and the backend's message_start is dropped when it comes."""
         pinged = False
         synthetic = first is None
         try:
             if synthetic:
+                assert placeholder is not None
                 yield frame(placeholder) + PING
             event: object = first
             while True:
