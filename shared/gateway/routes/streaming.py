@@ -21,6 +21,7 @@ from ..telemetry import RequestSample
 log = logging.getLogger("gateway")
 
 _END = object()
+DRAIN_SECONDS = 2.0  # after message_stop, how long the backend may take to close its stream
 
 
 class ClientDisconnected(Exception):
@@ -54,12 +55,17 @@ class BackendStream:
             raise item
         return item
 
-    async def aclose(self) -> None:
-        """Stop the backend call (the client left, or the answer is complete).
+    async def aclose(self, drain: float = 0.0) -> None:
+        """Stop the backend call: at once when the client left, or, after a complete answer, once the
+        backend has closed its stream (at most ``drain`` seconds), so the connection goes back to the pool
+        in a clean state instead of being cut mid-read.
 
         Shielded: when the client disconnects, Starlette cancels the response task repeatedly, and an
         unshielded wait would pass each cancellation on into the pump's own cleanup, leaving the
         Salesforce connection open and checked out of the pool."""
+        if drain and not self._pump.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._pump), drain)
         if not self._pump.done():
             self._pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -97,6 +103,7 @@ class BackendStream:
         (our own message_start) and the backend's message_start is dropped when it comes."""
         pinged = False
         synthetic = first is None
+        complete = False
         try:
             if synthetic:
                 assert placeholder is not None
@@ -114,6 +121,7 @@ class BackendStream:
                 assert isinstance(event, dict)
                 kind = event["type"]
                 if kind == "message_stop":  # the answer is complete: nothing after it, not even a ping
+                    complete = True
                     yield frame(event)
                     return
                 if kind == "message_start":
@@ -137,7 +145,7 @@ class BackendStream:
             log.exception("stream failed")
             yield frame({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})
         finally:
-            await self.aclose()
+            await self.aclose(drain=DRAIN_SECONDS if complete else 0.0)
 
 
 def placeholder_start(message_id: str, model: str, input_tokens: int) -> dict:

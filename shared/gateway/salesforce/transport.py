@@ -7,6 +7,7 @@ The transport (httpcore's pool) is httpx's own public interface one level down.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -15,12 +16,25 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 
+# httpcore's pool matches every waiting request against every connection on each change, so its cost
+# grows with the square of the connections in one pool (at 200 concurrent calls it was most of the
+# gateway's CPU). Several small pools, used in turn, keep that square small.
+POOLS = 8
+CONNECTIONS_PER_POOL = 32
+
+
 class Transport:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        # Keep as many idle connections as may be busy: a smaller keep-alive pool churns connections
-        # (and httpcore's pool bookkeeping) under load.
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=60)
-        self._transport = transport or httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
+        # As many idle connections as busy ones: a smaller keep-alive pool churns connections under load.
+        limits = httpx.Limits(
+            max_connections=CONNECTIONS_PER_POOL, max_keepalive_connections=CONNECTIONS_PER_POOL, keepalive_expiry=60
+        )
+        self._pools = (
+            [transport]
+            if transport
+            else [httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0) for _ in range(POOLS)]
+        )
+        self._turn = itertools.cycle(self._pools)
         self._urls: dict[str, httpx.URL] = {}
         self._timeout = httpx.Timeout(settings.sf_read_timeout, connect=settings.sf_connect_timeout).as_dict()
 
@@ -38,7 +52,7 @@ class Transport:
         request = httpx.Request(
             method, self._url(url), headers=headers, content=content, data=data, extensions={"timeout": self._timeout}
         )
-        response = await self._transport.handle_async_request(request)
+        response = await next(self._turn).handle_async_request(request)
         response.request = request
         if not stream:
             try:
@@ -57,4 +71,5 @@ class Transport:
         return parsed
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        for pool in self._pools:
+            await pool.aclose()
