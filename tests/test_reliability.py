@@ -184,23 +184,6 @@ def closed_port() -> int:
     return port
 
 
-def established_to(port: int) -> set[tuple[str, str]]:
-    """Open TCP connections whose server side is ``port`` on loopback (from /proc/net/tcp*)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as fh:
-                lines = fh.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            local, remote, state = parts[1], parts[2], parts[3]
-            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
-                found.add((local, remote))
-    return found
-
-
 def wait_until(predicate, timeout: float, step: float = 0.02) -> float | None:
     """Seconds until ``predicate()`` held, or None if it never did within ``timeout``."""
     start = time.monotonic()
@@ -571,28 +554,21 @@ def test_error_within_grace_gets_http_status(slow, surface):
 # --- 4. client disconnects --------------------------------------------------------------------------
 
 
-def sim_port(built: Stack) -> int:
-    return int(built.simulator_url.rsplit(":", 1)[1])
-
-
 @pytest.mark.parametrize("surface", SURFACES)
 def test_disconnect_cancels_json_call(make_stack, surface):
-    """The client gives up on a slow JSON call: the gateway closes its Salesforce connection.
+    """The client gives up on a slow JSON call: the gateway hangs up on Salesforce too.
 
-    The observable is the TCP connection itself (/proc/net/tcp): the simulator's ``in_flight`` cannot show it,
-    since Starlette does not cancel a non-streaming handler whose client left (it sleeps its delay out), and
-    for streams it counts only until the response object is returned.
+    The observable is the simulator's own: it counts the calls whose caller hung up before the answer was
+    ready (``abandoned``), and the streams still being sent (``streams_open``).
     """
     built = make_stack(env={"SF_MAX_RETRIES": "0"})
-    port = sim_port(built)
-    sdk_call(built, surface, "warm up", False)  # mints a token; the pooled connection stays open
-    assert len(established_to(port)) == 1
+    sdk_call(built, surface, "warm up", False)
     word = mark()
     with pytest.raises(httpx.ReadTimeout):
         raw_call(built, body_for(surface, f"{word} [[delay:1000]]", False), timeout=0.3)
-    # Had the call run on, its connection would go back to the pool and stay open: gone means closed.
-    gone_after = wait_until(lambda: not established_to(port), timeout=0.6)
-    assert gone_after is not None, "the gateway kept its Salesforce connection open after the client left"
+    # The simulator notices when its caller hangs up before the answer (1 s away) is ready.
+    gone_after = wait_until(lambda: built.simulator.abandoned == 1, timeout=0.6)
+    assert gone_after is not None, "the gateway kept its Salesforce call running after the client left"
     assert backend_calls(built, word) == 1
 
 
@@ -600,23 +576,28 @@ def test_disconnect_cancels_json_call(make_stack, surface):
 def test_disconnect_in_stream_grace_cancels_call(make_stack, surface):
     """The client leaves while the gateway still waits for the first event (default 10 s grace)."""
     built = make_stack(env={"SF_MAX_RETRIES": "0"})
-    port = sim_port(built)
     sdk_call(built, surface, "warm up", False)
     word = mark()
     with pytest.raises(httpx.ReadTimeout):
         raw_call(built, body_for(surface, f"{word} [[delay:1000]]", True), timeout=0.3)
-    gone_after = wait_until(lambda: not established_to(port), timeout=0.6)
-    assert gone_after is not None, "the gateway kept its Salesforce connection open after the client left"
+    simulator = built.simulator
+
+    def hung_up() -> bool:
+        # models_api answers JSON (the simulator sees its caller hang up); the others stream (it ends).
+        return simulator.abandoned == 1 if surface == "models_api" else simulator.streams_open == 0
+
+    gone_after = wait_until(hung_up, timeout=0.6)
+    assert gone_after is not None, "the gateway kept its Salesforce call running after the client left"
 
 
 @pytest.mark.parametrize("surface", STREAMING_SURFACES)
 def test_disconnect_mid_stream_cancels_call(make_stack, surface):
     built = make_stack(env={"SF_MAX_RETRIES": "0", "STREAM_GRACE_SECONDS": "0.3", "STREAM_KEEPALIVE_SECONDS": "0.2"})
-    port = sim_port(built)
     sdk_call(built, surface, "warm up", False)
     word = mark()
     headers = {"x-api-key": "test-key", "anthropic-version": VERSION}
     body = body_for(surface, f"{WORDS} {WORDS} {word} [[delay:300]]", True)
+    simulator = built.simulator
     with (
         httpx.Client(base_url=built.gateway_url, headers=headers, timeout=10) as http,
         http.stream("POST", "/v1/messages", json=body) as response,
@@ -625,11 +606,12 @@ def test_disconnect_mid_stream_cancels_call(make_stack, surface):
         open_while_reading = None
         for line in response.iter_lines():
             if line.startswith("event: content_block_delta"):
-                open_while_reading = len(established_to(port))
+                open_while_reading = simulator.streams_open
                 break  # leaving the loop closes the client's connection
     assert open_while_reading == 1  # the backend stream was open while the client read
-    # The client is gone; the whole answer would take ~4 s at this pace.
-    gone_after = wait_until(lambda: not established_to(port), timeout=0.8)
+    # The client is gone; the whole answer would take ~4 s at this pace. The simulator's stream ends
+    # only when the gateway hangs up on it.
+    gone_after = wait_until(lambda: simulator.streams_open == 0, timeout=0.8)
     assert gone_after is not None, "the Salesforce stream stayed open after the client left"
     assert backend_calls(built, word) == 1
 

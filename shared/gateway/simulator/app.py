@@ -87,6 +87,11 @@ def _error_for(found: Directives, turn: Turn, attempts: dict[str, int]) -> Sales
     return SalesforceError(found.error, headers=headers)
 
 
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def _anthropic_text(content: object) -> list[str]:
     if isinstance(content, str):
         return [content]
@@ -137,6 +142,8 @@ class Simulator:
         self.mint = TokenMint(self.config.signing_secret, self.config.token_ttl_seconds)
         self.requests: deque[dict] = deque(maxlen=200)  # what the gateway sent, for tests to inspect
         self.in_flight = 0
+        self.streams_open = 0  # streamed answers still being sent; drops when the gateway hangs up
+        self.abandoned = 0  # calls whose caller hung up before the answer was ready
         self.attempts: dict[str, int] = {}  # prompt -> calls seen, for [[error:CODE:first-N]]
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -173,7 +180,16 @@ class Simulator:
     ) -> Response:
         self.in_flight += 1
         try:
-            return await answer(await self._body(request, model))
+            body = await self._body(request, model)
+            work = asyncio.ensure_future(answer(body))
+            hangup = asyncio.ensure_future(_disconnected(request))
+            await asyncio.wait({work, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            hangup.cancel()
+            if not work.done():  # the gateway hung up while we were still thinking
+                work.cancel()
+                self.abandoned += 1
+                return Response(status_code=499)
+            return work.result()
         except SalesforceError as exc:
             return exc.response()
         finally:
@@ -209,6 +225,16 @@ class Simulator:
         self, frames: list[bytes], found: Directives, error_frame: bytes, bad_frame: bytes
     ) -> AsyncIterator[bytes]:
         """Stream frames with the directives' pacing and faults."""
+        self.streams_open += 1
+        try:
+            async for chunk in self._paced(frames, found, error_frame, bad_frame):
+                yield chunk
+        finally:
+            self.streams_open -= 1
+
+    async def _paced(
+        self, frames: list[bytes], found: Directives, error_frame: bytes, bad_frame: bytes
+    ) -> AsyncIterator[bytes]:
         await self._pause(found)
         middle = max(1, len(frames) // 2)
         for n, chunk in enumerate(frames):
