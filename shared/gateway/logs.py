@@ -23,6 +23,7 @@ class RequestContextFilter(logging.Filter):
             record.request_id = request_id_var.get()
         if getattr(record, "correlation_id", None) is None:
             record.correlation_id = correlation_id_var.get()
+        record.request_tag = f" [{record.request_id}]" if record.request_id else ""
         return True
 
 
@@ -51,7 +52,7 @@ def configure(json_output: bool | None = None, level: str | None = None) -> None
 
         handler.setFormatter(LambdaPowertoolsFormatter(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "gateway")))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s [%(request_id)s]"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s%(request_tag)s"))
     handler.addFilter(RequestContextFilter())
     handler.addFilter(RedactingFilter())
     log.addHandler(handler)
