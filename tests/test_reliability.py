@@ -25,6 +25,7 @@ import httpx
 import pytest
 from conftest import SURFACE_MODELS, Stack, start_stack, stop_all
 
+from gateway import logs
 from gateway.simulator.app import SimulatorConfig
 from gateway.simulator.tokens import TokenMint
 
@@ -641,6 +642,7 @@ def captured_logs() -> Iterator[tuple[Collect, io.StringIO]]:
     loggers = [logging.getLogger(n) for n in names]
     for lg in loggers:
         lg.addHandler(collect)
+    logs.configure()  # the handler the gateway prints through exists from the first app on; make sure of it
     gateway = logging.getLogger("gateway")
     level = gateway.level
     gateway.setLevel(logging.DEBUG)
