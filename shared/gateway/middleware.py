@@ -100,21 +100,22 @@ class GatewayMiddleware:
                 if not sample.status:
                     await self._send_error(GatewayError("api_error", "Internal server error"), request_id, sample, send)
         finally:
-            log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                sample.status,
-                extra={
-                    "route": sample.route,
-                    "status": sample.status,
-                    "latency_ms": round(sample.elapsed_ms(), 2),
-                    "model": sample.model,
-                    "error_type": sample.error_type,
-                    "input_tokens": sample.input_tokens,
-                    "output_tokens": sample.output_tokens,
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    sample.status,
+                    extra={
+                        "route": sample.route,
+                        "status": sample.status,
+                        "latency_ms": round(sample.elapsed_ms(), 2),
+                        "model": sample.model,
+                        "error_type": sample.error_type,
+                        "input_tokens": sample.input_tokens,
+                        "output_tokens": sample.output_tokens,
+                    },
+                )
             try:
                 self.telemetry.record(sample)
             except Exception:

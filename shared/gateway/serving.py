@@ -29,6 +29,7 @@ def server(app: Any, sock: socket.socket, **options: Any) -> tuple[uvicorn.Serve
         log_level=options.pop("log_level", "warning"),
         lifespan=options.pop("lifespan", "on"),
         timeout_graceful_shutdown=options.pop("timeout_graceful_shutdown", 2),
+        proxy_headers=options.pop("proxy_headers", False),
         **options,
     )
     return uvicorn.Server(config), sock
