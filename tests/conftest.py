@@ -98,6 +98,18 @@ def client(stack: Stack) -> anthropic.Anthropic:
     return stack.client()
 
 
+# The event types of an Anthropic message stream, besides ``ping`` and ``error``.
+STREAM_EVENT_TYPES = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    }
+)
+
 # Model ids that reach each Salesforce surface in the default model map.
 SURFACE_MODELS = {
     "bedrock_invoke": "claude-sonnet-4-5",

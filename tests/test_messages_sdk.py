@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from conftest import SURFACE_MODELS
+from conftest import STREAM_EVENT_TYPES, SURFACE_MODELS
 
 # --------------------------------------------------------------------------------------------------
 # Constants and helpers
@@ -28,14 +28,6 @@ TEXT_ONLY_SURFACES = ["models_api"]
 BEDROCK = SURFACE_MODELS["bedrock_invoke"]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"
-RAW_EVENT_TYPES = {
-    "message_start",
-    "content_block_start",
-    "content_block_delta",
-    "content_block_stop",
-    "message_delta",
-    "message_stop",
-}
 
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -92,7 +84,7 @@ def ask(client: anthropic.Anthropic, stream: bool, **params):
     if not stream:
         return client.messages.create(**params), None
     with client.messages.stream(**params) as s:
-        events = [event.model_dump() for event in s if event.type in RAW_EVENT_TYPES]
+        events = [event.model_dump() for event in s if event.type in STREAM_EVENT_TYPES]
         final = s.get_final_message()
     return final, events
 
@@ -307,7 +299,7 @@ def test_stream_matches_create(client, surface):
 def test_stream_event_order(client, surface):
     params = {"model": SURFACE_MODELS[surface], "max_tokens": 200, "messages": CONVERSATION}
     with client.messages.stream(**params) as stream:
-        events = [e.model_dump() for e in stream if e.type in RAW_EVENT_TYPES]
+        events = [e.model_dump() for e in stream if e.type in STREAM_EVENT_TYPES]
         final = stream.get_final_message()
     starts = check_event_order(events)
     assert [s["content_block"]["type"] for s in starts] == ["text"]
@@ -366,7 +358,7 @@ def test_tool_use_stream_sends_input_json_deltas(client, surface):
         "messages": user(WEATHER_PROMPT),
     }
     with client.messages.stream(**params) as stream:
-        events = [e.model_dump() for e in stream if e.type in RAW_EVENT_TYPES]
+        events = [e.model_dump() for e in stream if e.type in STREAM_EVENT_TYPES]
         final = stream.get_final_message()
     starts = check_event_order(events)
     assert [s["content_block"]["type"] for s in starts] == ["text", "tool_use"]
@@ -496,7 +488,7 @@ def test_thinking_stream_gives_thinking_and_signature_deltas(client):
     with client.messages.stream(
         model=BEDROCK, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT)
     ) as stream:
-        events = [e.model_dump() for e in stream if e.type in RAW_EVENT_TYPES]
+        events = [e.model_dump() for e in stream if e.type in STREAM_EVENT_TYPES]
         final = stream.get_final_message()
     starts = check_event_order(events)
     assert [s["content_block"]["type"] for s in starts] == ["thinking", "text"]
@@ -517,7 +509,7 @@ def test_three_blocks_stream_in_index_order(client):
     with client.messages.stream(
         model=BEDROCK, max_tokens=2048, thinking=THINKING, tools=[WEATHER_TOOL], messages=user(prompt)
     ) as stream:
-        events = [e.model_dump() for e in stream if e.type in RAW_EVENT_TYPES]
+        events = [e.model_dump() for e in stream if e.type in STREAM_EVENT_TYPES]
         final = stream.get_final_message()
     starts = check_event_order(events)
     assert [s["index"] for s in starts] == [0, 1, 2]
