@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -18,7 +15,7 @@ from ..responses import JSONResponse
 from ..salesforce.surfaces import Call
 from ..telemetry import RequestSample
 from .body import read_json, services_of
-from .streaming import BackendStream, ClientDisconnected, count_usage, placeholder_start, until_disconnected
+from .streaming import BackendStream, ClientDisconnected, count_usage, placeholder_start, unless_disconnected
 
 log = logging.getLogger("gateway")
 
@@ -37,8 +34,9 @@ async def create_message(request: Request) -> Response:
     sent = time.perf_counter()
     settings = services.settings
     if not parsed.stream:
-        message = await _unless_disconnected(request, surface.create(call))
-        if message is None:
+        try:
+            message = await unless_disconnected(request.receive, surface.create(call))
+        except ClientDisconnected:
             return Response(status_code=499)  # nobody is listening; the backend call was cancelled
         sample.backend_ms = (time.perf_counter() - sent) * 1000
         count_usage(sample, message["usage"])
@@ -52,18 +50,3 @@ async def create_message(request: Request) -> Response:
     # Our own message_start only when the backend has not sent its own yet (it needs a token count).
     placeholder = placeholder_start(call.message_id, call.model, call.input_estimate) if first is None else None
     return StreamingResponse(stream.sse(first, placeholder, sample), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
-
-
-async def _unless_disconnected(request: Request, work: Awaitable[dict]) -> dict | None:
-    """Await the backend call, cancelling it if the client goes away first."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(until_disconnected(request.receive))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return None if task.cancelled() else task.result()

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
+from starlette.types import Receive
 
 from ..anthropic import events as ev
 from ..anthropic.errors import GatewayError
@@ -20,6 +23,7 @@ from ..telemetry import RequestSample
 
 log = logging.getLogger("gateway")
 
+T = TypeVar("T")
 _END = object()
 DRAIN_SECONDS = 2.0  # after message_stop, how long the backend may take to close its stream
 
@@ -71,27 +75,16 @@ class BackendStream:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.shield(self._pump)
 
-    async def first(self, grace: float, receive: object) -> dict | None:
+    async def first(self, grace: float, receive: Receive) -> dict | None:
         """The first event if it comes within ``grace`` seconds; None if the backend is still silent.
         Raises ClientDisconnected (and stops the backend call) if the client leaves meanwhile."""
-        watcher = asyncio.ensure_future(until_disconnected(receive))
         try:
-            getter = asyncio.ensure_future(self.next(grace))
-            await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                await self.aclose()
-                raise ClientDisconnected
-            item = getter.result()
+            item = await unless_disconnected(receive, self.next(grace))
         except TimeoutError:
             return None
-        except ClientDisconnected:
-            raise
-        except BaseException:
+        except BaseException:  # the client left, or the backend failed: either way, stop the call
             await self.aclose()
             raise
-        finally:
-            watcher.cancel()
         if item is _END:
             await self.aclose()
             raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
@@ -159,8 +152,23 @@ def count_usage(sample: RequestSample, usage: dict | None) -> None:
         sample.output_tokens = usage.get("output_tokens", sample.output_tokens)
 
 
-async def until_disconnected(receive: object) -> None:
-    while True:
-        message = await receive()  # type: ignore[operator]
-        if message["type"] == "http.disconnect":
-            return
+async def until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+    """Await ``work``; if the client leaves first, cancel it and raise ClientDisconnected."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(until_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise ClientDisconnected
+    return task.result()

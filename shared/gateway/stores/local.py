@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..routing.model_map import ModelMap, default_map_bytes
+from ..routing.model_map import default_map_bytes
 from .base import ModelMapSource, VerificationCache
 
 
@@ -18,21 +18,6 @@ class FileModelMapSource(ModelMapSource):
         if self.path is None:
             return default_map_bytes()
         return self.path.read_bytes()
-
-
-class StaticModelMapSource(ModelMapSource):
-    """A map held in memory (tests, or a map built in code)."""
-
-    def __init__(self, model_map: ModelMap) -> None:
-        super().__init__(max_age=float("inf"))
-        self._cached = model_map
-
-    def _fetch(self) -> str | bytes:  # pragma: no cover - never stale
-        raise RuntimeError("static model map has no backing store")
-
-    def get(self) -> ModelMap:
-        assert self._cached is not None
-        return self._cached
 
 
 class MemoryVerificationCache(VerificationCache):
