@@ -25,6 +25,7 @@ class Settings:
     sf_read_timeout: float = 300.0
     sf_max_retries: int = 2
     sf_deadline: float = 600.0  # seconds per request until Salesforce starts answering, retries included
+    sf_http_pool: str = "gateway"  # "httpx" for httpx's standard transport instead of the gateway's pool
     # Gateway
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     model_map_path: str | None = None
@@ -51,6 +52,7 @@ class Settings:
             sf_read_timeout=_float(env, "SF_READ_TIMEOUT", 300.0),
             sf_max_retries=int(_float(env, "SF_MAX_RETRIES", 2)),
             sf_deadline=_float(env, "SF_DEADLINE_SECONDS", 600.0),
+            sf_http_pool=env.get("SF_HTTP_POOL") or "gateway",
             api_keys=keys,
             model_map_path=env.get("MODEL_MAP_PATH") or None,
             model_map_parameter=env.get("MODEL_MAP_PARAMETER") or None,

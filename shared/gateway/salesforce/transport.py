@@ -1,8 +1,9 @@
-"""The one pooled HTTP connection pool to Salesforce: httpx's transport, used directly.
+"""The one way out to Salesforce: an httpx transport, used directly.
 
 ``httpx.AsyncClient`` adds URL merging, cookie jars, auth flows and redirect handling to every call;
 none of them apply here, and on a loopback benchmark they cost more than the rest of the gateway.
-The transport (httpcore's pool) is httpx's own public interface one level down.
+The transport is the gateway's own connection pool (``pool.py``), or httpx's standard one
+(httpcore) with ``SF_HTTP_POOL=httpx`` or where httptools is not installed.
 """
 
 from __future__ import annotations
@@ -16,24 +17,37 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 
+MAX_CONNECTIONS = 256
+KEEPALIVE_EXPIRY = 60.0
 # httpcore's pool matches every waiting request against every connection on each change, so its cost
 # grows with the square of the connections in one pool (at 200 concurrent calls it was most of the
 # gateway's CPU). Several small pools, used in turn, keep that square small.
-POOLS = 8
-CONNECTIONS_PER_POOL = 32
+HTTPCORE_POOLS = 8
+
+
+def default_pools(choice: str) -> list[httpx.AsyncBaseTransport]:
+    if choice != "httpx":
+        try:
+            from .pool import ConnectionPool
+        except ImportError:  # no httptools on this platform
+            pass
+        else:
+            # As many idle connections as busy ones: a smaller keep-alive pool churns connections under load.
+            return [
+                ConnectionPool(
+                    max_connections=MAX_CONNECTIONS, max_idle=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_EXPIRY
+                )
+            ]
+    per_pool = MAX_CONNECTIONS // HTTPCORE_POOLS
+    limits = httpx.Limits(
+        max_connections=per_pool, max_keepalive_connections=per_pool, keepalive_expiry=KEEPALIVE_EXPIRY
+    )
+    return [httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0) for _ in range(HTTPCORE_POOLS)]
 
 
 class Transport:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        # As many idle connections as busy ones: a smaller keep-alive pool churns connections under load.
-        limits = httpx.Limits(
-            max_connections=CONNECTIONS_PER_POOL, max_keepalive_connections=CONNECTIONS_PER_POOL, keepalive_expiry=60
-        )
-        self._pools = (
-            [transport]
-            if transport
-            else [httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0) for _ in range(POOLS)]
-        )
+        self._pools = [transport] if transport else default_pools(settings.sf_http_pool)
         self._turn = itertools.cycle(self._pools)
         self._urls: dict[str, httpx.URL] = {}
         self._timeout = httpx.Timeout(settings.sf_read_timeout, connect=settings.sf_connect_timeout).as_dict()
