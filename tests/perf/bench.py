@@ -1,9 +1,14 @@
 """``make bench``: what the gateway costs on top of its backend, measured side by side in one run.
 
-Three processes on loopback: a minimal Starlette backend that answers instantly in the LLM Gateway's
+Four processes on loopback: a minimal Starlette backend that answers instantly in the LLM Gateway's
 Bedrock-invoke format (the "direct" one-hop server), the gateway in front of it (``python -m gateway.serve``),
-and this client. Gateway and direct calls are alternated in small rounds so that machine noise hits both
+the thinnest possible Starlette proxy in front of it too (the reference for what uvicorn and Starlette cost
+by themselves), and this client. Calls to each are alternated in small rounds so that machine noise hits all
 alike, and every figure is printed next to its direct counterpart and its target.
+
+Two clients: httpx's ``AsyncClient`` (what the SDKs use; ~0.3 ms of CPU per call) for the target rows, and
+a lean one (the gateway's own connection pool, ~60 µs) that does not hide the servers' costs behind its own
+and does not saturate this 2-core machine at concurrency 32.
 
 Also: CPU per request of the gateway process, per-chunk delay on a 200-chunk stream, cold start of each
 Lambda function module, RSS after 10,000 requests, and count_tokens on 1 MB. A PNG of the distributions
@@ -124,6 +129,41 @@ def serve_backend(port: int) -> None:
     uvicorn.run(backend_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def proxy_app(backend_url: str):
+    """The least a Starlette proxy can do: body in, the same body out to the backend, its answer back."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from gateway.salesforce.pool import ConnectionPool
+
+    pool = ConnectionPool()
+    upstream = httpx.URL(backend_url)
+
+    async def forward(request: Request) -> Response:
+        outbound = httpx.Request(
+            "POST",
+            upstream.copy_with(path=request.url.path),
+            content=await request.body(),
+            headers={"authorization": request.headers.get("authorization", ""), "content-type": "application/json"},
+        )
+        response = await pool.handle_async_request(outbound)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        return Response(body, status_code=response.status_code, media_type="application/json")
+
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])])
+
+
+def serve_proxy(port: int, backend_url: str) -> None:
+    import uvicorn
+
+    uvicorn.run(proxy_app(backend_url), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 # --- process plumbing ---------------------------------------------------------------------------------------
 
 
@@ -163,13 +203,15 @@ def rss_mb(pid: int) -> float:
 class Stack:
     backend: subprocess.Popen
     gateway: subprocess.Popen
+    proxy: subprocess.Popen
     backend_url: str
     gateway_url: str
+    proxy_url: str
     token: str = ""
     tmp: tempfile.TemporaryDirectory = field(default_factory=tempfile.TemporaryDirectory)
 
     def stop(self) -> None:
-        for proc in (self.gateway, self.backend):
+        for proc in (self.gateway, self.proxy, self.backend):
             proc.terminate()
             proc.wait(timeout=10)
         self.tmp.cleanup()
@@ -177,8 +219,9 @@ class Stack:
 
 def start_stack() -> Stack:
     tmp = tempfile.TemporaryDirectory()
-    backend_port, gateway_port = free_port(), free_port()
+    backend_port, gateway_port, proxy_port = free_port(), free_port(), free_port()
     backend_url, gateway_url = f"http://127.0.0.1:{backend_port}", f"http://127.0.0.1:{gateway_port}"
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
     model_map = Path(tmp.name) / "model_map.json"
     model_map.write_text(
         json.dumps(
@@ -208,9 +251,13 @@ def start_stack() -> Stack:
         "LOG_LEVEL": "WARNING",
     }
     gateway = subprocess.Popen([sys.executable, "-m", "gateway.serve"], env=gateway_env, stderr=subprocess.DEVNULL)
+    proxy = subprocess.Popen(
+        [sys.executable, __file__, "--serve-proxy", str(proxy_port), "--backend-url", backend_url], env=env
+    )
     wait_ready(f"{backend_url}/services/oauth2/token")
     wait_ready(f"{gateway_url}/health")
-    stack = Stack(backend, gateway, backend_url, gateway_url, tmp=tmp)
+    wait_ready(f"{proxy_url}/services/oauth2/token")
+    stack = Stack(backend, gateway, proxy, backend_url, gateway_url, proxy_url, tmp=tmp)
     stack.token = httpx.post(f"{backend_url}/services/oauth2/token").json()["access_token"]
     return stack
 
@@ -266,6 +313,11 @@ def targets(stack: Stack, request: dict, stream: bool = False) -> tuple[Target, 
     return direct, gateway
 
 
+def proxy_target(stack: Stack, direct: Target) -> Target:
+    """The direct call, through the minimal Starlette proxy."""
+    return Target(direct.url.replace(stack.backend_url, stack.proxy_url), direct.body, direct.headers)
+
+
 # --- measurements -------------------------------------------------------------------------------------------
 
 
@@ -274,7 +326,39 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-async def timed_batch(client: httpx.AsyncClient, target: Target, count: int, concurrency: int) -> list[float]:
+class LeanClient:
+    """A load generator at ~60 µs of CPU per call: the gateway's own pool, through httpx's interface."""
+
+    def __init__(self) -> None:
+        from gateway.salesforce.pool import ConnectionPool
+
+        self._pool = ConnectionPool(max_connections=256)
+
+    async def __aenter__(self) -> LeanClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._pool.aclose()
+
+    async def post(self, url: str, *, content: bytes, headers: dict) -> httpx.Response:
+        response = await self._pool.handle_async_request(httpx.Request("POST", url, content=content, headers=headers))
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+
+def make_client(lean: bool, concurrency: int) -> LeanClient | httpx.AsyncClient:
+    if lean:
+        return LeanClient()
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    return httpx.AsyncClient(limits=limits, timeout=30)
+
+
+async def timed_batch(
+    client: LeanClient | httpx.AsyncClient, target: Target, count: int, concurrency: int
+) -> list[float]:
     samples: list[float] = []
     queue = iter(range(count))
 
@@ -290,23 +374,25 @@ async def timed_batch(client: httpx.AsyncClient, target: Target, count: int, con
     return samples
 
 
-async def alternate(stack: Stack, request: dict, concurrency: int, rounds: int, per_round: int) -> dict:
-    direct, gateway = targets(stack, request)
-    results: dict[str, list[float]] = {"direct": [], "gateway": []}
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        await timed_batch(client, direct, per_round, concurrency)  # warm both paths
-        await timed_batch(client, gateway, per_round, concurrency)
+async def alternate(
+    calls: dict[str, Target], concurrency: int, rounds: int, per_round: int, lean: bool
+) -> dict[str, list[float]]:
+    """Latencies per target, measured in turn, ``per_round`` calls at a time."""
+    results: dict[str, list[float]] = {name: [] for name in calls}
+    async with make_client(lean, concurrency) as client:
+        for target in calls.values():  # warm every path and its connections
+            await timed_batch(client, target, per_round, concurrency)
         for _ in range(rounds):
-            results["direct"] += await timed_batch(client, direct, per_round, concurrency)
-            results["gateway"] += await timed_batch(client, gateway, per_round, concurrency)
+            for name, target in calls.items():
+                results[name] += await timed_batch(client, target, per_round, concurrency)
     return results
 
 
 async def cpu_per_request(stack: Stack, request: dict, count: int) -> tuple[float, float]:
     """(gateway CPU ms per request, backend CPU ms per direct request)."""
     direct, gateway = targets(stack, request)
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with LeanClient() as client:
+        await timed_batch(client, gateway, 100, 1)
         before = cpu_seconds(stack.gateway.pid)
         await timed_batch(client, gateway, count, 1)
         gateway_ms = (cpu_seconds(stack.gateway.pid) - before) * 1000 / count
@@ -467,8 +553,7 @@ def count_tokens_speed(stack: Stack) -> tuple[float, float]:
 async def memory_run(stack: Stack, total: int) -> tuple[float, float, float, float]:
     """RSS (MB) after warm-up, after 1,000 and after ``total`` requests; and throughput in req/s."""
     _, gateway = targets(stack, small_request())
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with LeanClient() as client:
         warm = rss_mb(stack.gateway.pid)
         await timed_batch(client, gateway, 1000, 32)
         at_1000 = rss_mb(stack.gateway.pid)
@@ -479,6 +564,49 @@ async def memory_run(stack: Stack, total: int) -> tuple[float, float, float, flo
 
 
 # --- report -------------------------------------------------------------------------------------------------
+
+
+def latency_rows(label: str, result: dict[str, list[float]], targets: bool, ratio: bool) -> list[Row]:
+    """p50, ratio and added latency against the direct call; the minimal proxy beside them when measured."""
+    d50, g50 = statistics.median(result["direct"]), statistics.median(result["gateway"])
+    d99, g99 = pct(result["direct"], 99), pct(result["gateway"], 99)
+    added50, added99 = (g50 - d50) * 1000, (g99 - d99) * 1000
+    proxy = result.get("proxy")
+    rows = [
+        Row(
+            f"p50, {label}",
+            ms(g50 * 1000),
+            ms(d50 * 1000),
+            "ratio <= 2.5" if ratio else "",
+            g50 / d50 <= 2.5 if ratio else None,
+        ),
+        Row(
+            "  ratio gateway/direct p50",
+            f"{g50 / d50:.2f}x",
+            f"minimal proxy {statistics.median(proxy) / d50:.2f}x" if proxy else "1.00x",
+            "floor 2.0",
+            None,
+        ),
+        Row(
+            "  added p50 / p99",
+            f"{added50:.2f} / {added99:.2f} ms",
+            f"p99 {ms(d99 * 1000)}",
+            "<= 1 / 5 ms" if targets else "",
+            added50 <= 1.0 and added99 <= 5.0 if targets else None,
+        ),
+    ]
+    if proxy:
+        p50 = statistics.median(proxy)
+        rows.append(
+            Row(
+                "  gateway minus minimal proxy, p50",
+                f"{(g50 - p50) * 1000:.2f} ms",
+                f"proxy {ms(p50 * 1000)}",
+                "",
+                None,
+            )
+        )
+    return rows
 
 
 @dataclass
@@ -506,11 +634,14 @@ def plot(latency: dict, chunks: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for ax, key in zip(axes[:2], [k for k in latency if k.endswith("c=1")], strict=False):
-        for label, color in (("direct", "tab:blue"), ("gateway", "tab:orange")):
+        for label, color in (("direct", "tab:blue"), ("proxy", "tab:green"), ("gateway", "tab:orange")):
+            if label not in latency[key]:
+                continue
             values = sorted(v * 1000 for v in latency[key][label])
-            ax.plot(values, [i / len(values) for i in range(len(values))], label=label, color=color)
+            name = "minimal Starlette proxy" if label == "proxy" else label
+            ax.plot(values, [i / len(values) for i in range(len(values))], label=name, color=color)
         ax.set_xscale("log")
-        ax.set_title(f"Latency CDF, {key}")
+        ax.set_title(f"Latency CDF, {key}, lean client")
         ax.set_xlabel("ms (log)")
         ax.legend()
     ax = axes[2]
@@ -527,11 +658,16 @@ def plot(latency: dict, chunks: dict, path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="gateway vs direct backend benchmark")
     parser.add_argument("--serve-backend", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-proxy", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--backend-url", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "performance.png")
     args = parser.parse_args()
     if args.serve_backend:
         serve_backend(args.serve_backend)
+        return 0
+    if args.serve_proxy:
+        serve_proxy(args.serve_proxy, args.backend_url)
         return 0
 
     rounds, per_round, total = (4, 50, 2000) if args.quick else (20, 100, 10_000)
@@ -539,29 +675,19 @@ def main() -> int:
     rows: list[Row] = []
     latency: dict[str, dict] = {}
     try:
-        for size_name, request in (("small", small_request()), ("Claude Code 50 KB", claude_code_request())):
+        sizes = (("small", small_request()), ("Claude Code 50 KB", claude_code_request()))
+        for size_name, request in sizes:  # the target rows: an SDK-like client, one call at a time
+            direct, gateway = targets(stack, request)
+            result = asyncio.run(alternate({"direct": direct, "gateway": gateway}, 1, rounds, per_round, lean=False))
+            rows += latency_rows(f"{size_name}, c=1, httpx client", result, targets=True, ratio=size_name == "small")
+        for size_name, request in sizes:  # the servers' own costs: a lean client, and the minimal proxy beside
+            direct, gateway = targets(stack, request)
+            calls = {"direct": direct, "proxy": proxy_target(stack, direct), "gateway": gateway}
             for concurrency in (1, 32):
-                result = asyncio.run(alternate(stack, request, concurrency, rounds, per_round))
+                result = asyncio.run(alternate(calls, concurrency, rounds, per_round, lean=True))
                 latency[f"{size_name}, c={concurrency}"] = result
-                d50, g50 = statistics.median(result["direct"]), statistics.median(result["gateway"])
-                d99, g99 = pct(result["direct"], 99), pct(result["gateway"], 99)
-                label = f"{size_name}, concurrency {concurrency}"
-                ratio_ok = g50 / d50 <= 2.5 if (size_name == "small" and concurrency == 1) else None
-                target = "ratio <= 2.5" if ratio_ok is not None else ""
-                rows.append(Row(f"p50, {label}", ms(g50 * 1000), ms(d50 * 1000), target, ratio_ok))
-                rows.append(Row("  ratio gateway/direct p50", f"{g50 / d50:.2f}x", "1.00x", "floor 2.0", None))
-                added_ok = None  # the targets are for concurrency 1; at 32 this 2-core machine is saturated
-                if concurrency == 1:
-                    added_ok = (g50 - d50) * 1000 <= 1.0 and (g99 - d99) * 1000 <= 5.0
-                rows.append(
-                    Row(
-                        "  added p50 / p99",
-                        f"{(g50 - d50) * 1000:.2f} / {(g99 - d99) * 1000:.2f} ms",
-                        f"p99 {ms(d99 * 1000)}",
-                        "<= 1 / 5 ms" if concurrency == 1 else "",
-                        added_ok,
-                    )
-                )
+                label = f"{size_name}, c={concurrency}, lean client"
+                rows += latency_rows(label, result, targets=concurrency == 1, ratio=False)
         for size_name, request, limit in (
             ("small", small_request(), 0.5),
             ("Claude Code 50 KB", claude_code_request(), 2.0),

@@ -41,13 +41,17 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._waiter: asyncio.Future | None = None
         self._writable: asyncio.Future | None = None
+        self.reading_paused = False
         self.reset()
 
     def reset(self) -> None:
+        if self.reading_paused and self.transport is not None and not self.closed:
+            self.transport.resume_reading()  # a body closed unread may have paused the socket
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_complete = False
+        self.interim = False
         self.complete = False
         self.reusable = False
         self.close_delimited = False
@@ -97,7 +101,12 @@ class Connection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # 103 Early Hints and the like: skipped, as httpx's transport does
+            self.headers = []
+            self.interim = True
+            return
+        self.status = status
         names = {name.lower() for name, _ in self.headers}
         self.close_delimited = b"content-length" not in names and b"transfer-encoding" not in names
         self.head_complete = True
@@ -110,6 +119,9 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
         self.complete = True
         self.reusable = self.parser.should_keep_alive()
 
