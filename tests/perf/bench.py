@@ -631,6 +631,7 @@ def plot(latency: dict, chunks: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for ax, key in zip(axes[:2], [k for k in latency if k.endswith("c=1")], strict=False):
@@ -641,6 +642,9 @@ def plot(latency: dict, chunks: dict, path: Path) -> None:
             name = "minimal Starlette proxy" if label == "proxy" else label
             ax.plot(values, [i / len(values) for i in range(len(values))], label=name, color=color)
         ax.set_xscale("log")
+        ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 20, 50) if t <= ax.get_xlim()[1]]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"Latency CDF, {key}, lean client")
         ax.set_xlabel("ms (log)")
         ax.legend()

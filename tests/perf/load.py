@@ -5,12 +5,15 @@ Three processes: the simulator (Salesforce's three surfaces), the gateway as ``m
 serves only the gateway and its memory is its own), and this driver: 200 concurrent clients on one
 ``httpx.AsyncClient`` sending a fixed number of requests, half of them streaming, spread over the
 three surfaces of the default model map. Each prompt asks the simulator for a ``[[delay:MS]]`` of
-20-50 ms, which it waits before answering and between streamed chunks.
+20-50 ms, which it waits before answering and between streamed chunks. A share of the streaming clients
+(``--abandon-share``, 5%) hang up after the first text delta, as a user pressing Ctrl-C would; once the
+run is over, the simulator must have no stream left open (the gateway cancelled every abandoned call).
 
 Bounded: 10,000 requests (``--requests``), a global time limit (``--time-limit``, 5 minutes), loopback
 only. The first 1,000 requests are a warm-up; the gateway's RSS (``/proc/<pid>/status`` VmRSS) is read
 after them and again after the last request. Exit status 1 if any request failed, if the run hit
-the time limit, or if RSS grew by more than ``--max-rss-growth-mb`` (20 MB) between the two readings.
+the time limit, if the simulator still sends a stream nobody reads, or if RSS grew by more than
+``--max-rss-growth-mb`` (20 MB) between the two readings.
 
     .venv/bin/python tests/perf/load.py              # the full run
     .venv/bin/python tests/perf/load.py --quick      # 1,000 requests (100 of warm-up)
@@ -103,6 +106,7 @@ class Processes:
     simulator: subprocess.Popen
     gateway: subprocess.Popen
     gateway_url: str
+    simulator_url: str
     log_path: Path
     tmp: tempfile.TemporaryDirectory
 
@@ -156,7 +160,7 @@ def start_processes() -> Processes:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    processes = Processes(simulator, gateway, gateway_url, log_path, tmp)
+    processes = Processes(simulator, gateway, gateway_url, sim_url, log_path, tmp)
     try:
         wait_ready("POST", f"{sim_url}/services/oauth2/token", simulator)
         wait_ready("GET", f"{gateway_url}/health", gateway)
@@ -175,6 +179,7 @@ class Job:
     stream: bool
     delay_ms: int
     text: str
+    abandon: bool = False  # a streaming client that hangs up after the first text delta
 
     def body(self) -> bytes:
         content = f"[[delay:{self.delay_ms}]] {self.text}"
@@ -195,6 +200,8 @@ class Results:
     json_total: list[float] = field(default_factory=list)
     by_surface: dict[tuple[str, bool], list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    abandoned: int = 0
+    streams_left_open: int | None = None  # on the simulator, after the run
     done: int = 0
 
     @property
@@ -244,6 +251,8 @@ async def run_stream(client: httpx.AsyncClient, url: str, job: Job) -> tuple[flo
                 if event["type"] == "content_block_delta":
                     if first is None:
                         first = time.perf_counter() - started
+                        if job.abandon:
+                            return first, first  # leaving the block closes the connection mid-stream
                     text.append(event["delta"].get("text", ""))
                 elif event["type"] == "error":
                     raise Failed(f"error event: {event['error']}")
@@ -275,6 +284,9 @@ async def run_job(client: httpx.AsyncClient, url: str, job: Job, results: Result
         if job.stream:
             first, total = await run_stream(client, url, job)
             results.stream_first.append(first)
+            if job.abandon:
+                results.abandoned += 1
+                return
             results.stream_total.append(total)
         else:
             total = await run_json(client, url, job)
@@ -287,17 +299,21 @@ async def run_job(client: httpx.AsyncClient, url: str, job: Job, results: Result
         results.done += 1
 
 
-def make_jobs(count: int, rng: random.Random, stream_share: float, delay: tuple[int, int]) -> list[Job]:
+def make_jobs(
+    count: int, rng: random.Random, stream_share: float, delay: tuple[int, int], abandon_share: float = 0.0
+) -> list[Job]:
     surfaces = list(SURFACE_MODELS)
     jobs = []
     for n in range(count):
         words = rng.sample(WORDS, rng.randint(6, 12))
+        stream = rng.random() < stream_share
         jobs.append(
             Job(
                 surface=surfaces[n % len(surfaces)],
-                stream=rng.random() < stream_share,
+                stream=stream,
                 delay_ms=rng.randint(*delay),
                 text=" ".join(words),
+                abandon=stream and rng.random() < abandon_share,
             )
         )
     rng.shuffle(jobs)
@@ -339,7 +355,7 @@ async def drive(
     processes: Processes, args: argparse.Namespace, results: Results, memory: Memory, progress: Callable[[str], None]
 ) -> None:
     rng = random.Random(args.seed)
-    jobs = make_jobs(args.requests, rng, args.stream_share, (args.min_delay_ms, args.max_delay_ms))
+    jobs = make_jobs(args.requests, rng, args.stream_share, (args.min_delay_ms, args.max_delay_ms), args.abandon_share)
     warmup = jobs[: args.warmup]
     rest = jobs[args.warmup :]
     url = f"{processes.gateway_url}/v1/messages"
@@ -365,6 +381,18 @@ async def drive(
             memory.end = rss_mb(pid)
         finally:
             peak.cancel()
+        results.streams_left_open = await streams_left_open(processes.simulator_url)
+
+
+async def streams_left_open(simulator_url: str, settle: float = 5.0) -> int:
+    """Streams the simulator is still sending once every client is done; 0 unless a cancel was lost."""
+    deadline = time.monotonic() + settle
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        while True:
+            stats = (await client.get(f"{simulator_url}/simulator/stats")).json()
+            if stats["streams_open"] == 0 or time.monotonic() > deadline:
+                return int(stats["streams_open"])
+            await asyncio.sleep(0.1)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -398,6 +426,11 @@ def report(
         f"  backend delay {args.min_delay_ms}-{args.max_delay_ms} ms before the answer and per streamed chunk; "
         f"6-12 words per answer; surfaces: " + ", ".join(f"{m} ({s})" for s, m in SURFACE_MODELS.items())
     )
+    if results.streams_left_open is not None:
+        print(
+            f"  clients that hung up mid-stream: {results.abandoned}; streams the simulator was still sending "
+            f"after the run: {results.streams_left_open}"
+        )
     print(f"  {'latency (ms)':<30} {'n':>6} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}")
     print(latency_line("streaming: first text delta", results.stream_first))
     print(latency_line("streaming: whole stream", results.stream_total))
@@ -429,6 +462,8 @@ def report(
         failures.append(f"time limit of {args.time_limit:.0f} s reached")
     if results.errors:
         failures.append(f"{len(results.errors)} failed requests")
+    if results.streams_left_open:
+        failures.append(f"{results.streams_left_open} backend streams left open")
     if growth is not None and growth > args.max_rss_growth_mb:
         failures.append(f"RSS grew {growth:.1f} MB after warm-up")
     if failures or processes.gateway.poll() is not None:
@@ -457,6 +492,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1,000 requests, 100 of them warm-up")
     parser.add_argument("--warmup", type=int, help="requests before the first RSS reading (default: 10%%, <= 1000)")
     parser.add_argument("--stream-share", type=float, default=0.5, help="share of streaming requests (0.5)")
+    parser.add_argument(
+        "--abandon-share", type=float, default=0.05, help="share of streams the client leaves early (0.05)"
+    )
     parser.add_argument("--min-delay-ms", type=int, default=20)
     parser.add_argument("--max-delay-ms", type=int, default=50)
     parser.add_argument("--time-limit", type=float, default=300, help="seconds before the run is aborted (300)")

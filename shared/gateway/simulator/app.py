@@ -252,6 +252,12 @@ class Simulator:
             yield chunk
             await self._pause(found)
 
+    async def stats(self, request: Request) -> Response:
+        """Not Salesforce: the counters, for a load test in another process to check for leaks."""
+        return JSONResponse(
+            {"in_flight": self.in_flight, "streams_open": self.streams_open, "abandoned": self.abandoned}
+        )
+
     # --- OAuth ----------------------------------------------------------------------------------
     async def oauth_token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
@@ -634,6 +640,7 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/ai/gpt/v1/model/{model}/invoke-with-response-stream", sim.bedrock_stream, methods=["POST"]),
             Route("/ai/gpt/v1/chat/generations", sim.chat_generations, methods=["POST"]),
             Route("/ai/gpt/v1/chat/generations/stream", sim.chat_generations_stream, methods=["POST"]),
+            Route("/simulator/stats", sim.stats, methods=["GET"]),
         ]
     )
     app.state.simulator = sim
