@@ -74,7 +74,7 @@ def test_services_verify_models_into_dynamodb_with_credentials_from_secrets_mana
 
     async def listed() -> list[str]:
         try:
-            return [e.id for e in await services.verifier.available(services.model_map().listed())]
+            return [e.id for e in await services.verifier.available((await services.model_map()).listed())]
         finally:
             await services.aclose()
 
@@ -103,7 +103,7 @@ def test_second_listing_reads_dynamodb_instead_of_probing_again(aws, deployment,
     async def list_once() -> int:
         services = Services.from_settings(settings)
         try:
-            return len(await services.verifier.available(services.model_map().listed()))
+            return len(await services.verifier.available((await services.model_map()).listed()))
         finally:
             await services.aclose()
 
@@ -112,3 +112,86 @@ def test_second_listing_reads_dynamodb_instead_of_probing_again(aws, deployment,
     # A new process (a new Lambda container) finds the answers in DynamoDB.
     asyncio.run(list_once())
     assert len(stack.backend_requests()) == probes_before
+
+
+def test_a_failed_ssm_refresh_keeps_the_loaded_map_and_retries_soon(aws, deployment, caplog):
+    clock = Clock(1000.0)
+    source = SSMModelMapSource(deployment.parameter, max_age=60, clock=clock)
+    loaded = asyncio.run(source.aget())
+    assert loaded.find("claude-test-only") is not None
+
+    aws.client("ssm").delete_parameter(Name=deployment.parameter)
+    clock.now += 61
+    with caplog.at_level("WARNING", logger="gateway"):
+        assert asyncio.run(source.aget()) is loaded, "SSM failing must not take routing down"
+    assert "model map: refresh failed" in caplog.text and "ParameterNotFound" in caplog.text
+
+    changed = json.loads(default_map_bytes())
+    changed["patterns"] = [p for p in changed["patterns"] if p["match"] != "^claude-"]
+    aws.client("ssm").put_parameter(Name=deployment.parameter, Value=json.dumps(changed), Type="String")
+    clock.now += 20
+    assert asyncio.run(source.aget()) is loaded, "after a failure the next try waits a little"
+    clock.now += 11
+    assert asyncio.run(source.aget()).find("claude-test-only") is None, "then the changed map is read"
+
+
+class SlowSSM(SSMModelMapSource):
+    """SSM answering in 0.5 s (a slow moment): counts the reads that reach it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+
+    def _fetch(self) -> str | bytes:
+        self.reads += 1
+        time.sleep(0.5)
+        return super()._fetch()
+
+
+def test_an_ssm_read_runs_off_the_event_loop_and_once_for_concurrent_requests(aws, deployment):
+    clock = Clock(1000.0)
+    source = SlowSSM(deployment.parameter, max_age=60, clock=clock)
+
+    async def scenario() -> tuple[list, float]:
+        gaps: list[float] = []
+        stop = asyncio.Event()
+
+        async def heartbeat() -> None:
+            last = time.monotonic()
+            while not stop.is_set():
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        beat = asyncio.create_task(heartbeat())
+        maps = await asyncio.gather(*(source.aget() for _ in range(20)))
+        clock.now += 61  # expired: the next callers all want a refresh
+        maps += await asyncio.gather(*(source.aget() for _ in range(20)))
+        stop.set()
+        await beat
+        return maps, max(gaps)
+
+    maps, longest_gap = asyncio.run(scenario())
+    assert source.reads == 2, "one read for the first load and one for the refresh, whatever the concurrency"
+    assert all(m.find("claude-sonnet-4-5") is not None for m in maps)
+    assert longest_gap < 0.3, f"the event loop stalled {longest_gap:.3f} s during a 0.5 s SSM read"
+
+
+def test_a_model_map_that_cannot_be_loaded_is_a_plain_500(aws, make_stack):
+    built = make_stack(env={"MODEL_MAP_PARAMETER": "/sf-anthropic-gateway/never-created/model-map"})
+    with built.http() as http:
+        for response in (
+            http.get("/v1/models"),
+            http.post(
+                "/v1/messages",
+                json={"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]},
+            ),
+        ):
+            assert response.status_code == 500
+            assert response.json()["type"] == "error"
+            assert response.json()["error"] == {
+                "type": "api_error",
+                "message": "The gateway's model map could not be loaded",
+            }
+            assert response.headers["request-id"]

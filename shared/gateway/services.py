@@ -6,11 +6,13 @@ a cold start pays only for what its first request uses, and count_tokens never p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import redaction
+from .anthropic.errors import GatewayError
 from .client_auth import ApiKeyCheck
 from .routing.model_map import ModelEntry, ModelMap
 from .routing.verification import ModelVerifier
@@ -81,8 +83,13 @@ class Services:
 
         return cls(settings, model_maps, verification, credentials)
 
-    def model_map(self) -> ModelMap:
-        return self.model_maps.get()
+    async def model_map(self) -> ModelMap:
+        """The current map; a store that cannot give a first one is the gateway's fault (500), said plainly."""
+        try:
+            return await self.model_maps.aget()
+        except Exception as exc:
+            logging.getLogger("gateway").error("model map could not be loaded: %s: %s", type(exc).__name__, exc)
+            raise GatewayError("api_error", "The gateway's model map could not be loaded", status=500) from None
 
     async def _probe(self, entry: ModelEntry) -> bool | None:
         return await self.surfaces[entry.surface].probe(entry)

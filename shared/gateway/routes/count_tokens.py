@@ -13,5 +13,5 @@ from .body import read_json, services_of
 
 async def count_tokens(request: Request) -> Response:
     parsed = validate_count_tokens(await read_json(request))
-    services_of(request).model_map().route(parsed.model)  # an unknown model is a 404, as on Anthropic
+    (await services_of(request).model_map()).route(parsed.model)  # an unknown model is a 404, as on Anthropic
     return JSONResponse({"input_tokens": count_request(parsed)})

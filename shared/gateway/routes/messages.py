@@ -24,7 +24,7 @@ async def create_message(request: Request) -> Response:
     services = services_of(request)
     body = await read_json(request)
     parsed = validate_messages(body, parse_betas(request.headers.get("anthropic-beta")))
-    route = services.model_map().route(parsed.model)
+    route = (await services.model_map()).route(parsed.model)
     fit_to_model(parsed, parsed.model, route.entry.max_output_tokens, clamp=route.by_pattern)
     surface = services.surfaces[route.entry.surface]
     call = Call(parsed, route, ids.message_id(), body_bytes=request.state.body_bytes)

@@ -55,7 +55,7 @@ async def list_models(request: Request) -> Response:
     services = services_of(request)
     params = request.query_params
     limit = _limit(params.get("limit"))
-    entries = await services.verifier.available(services.model_map().listed())
+    entries = await services.verifier.available((await services.model_map()).listed())
     items = [entry.info() for entry in entries]
     return JSONResponse(page(items, limit, params.get("after_id") or None, params.get("before_id") or None))
 
@@ -63,7 +63,7 @@ async def list_models(request: Request) -> Response:
 async def retrieve_model(request: Request) -> Response:
     services = services_of(request)
     model_id = request.path_params["model_id"]
-    entry = services.model_map().find(model_id)
+    entry = (await services.model_map()).find(model_id)
     if entry is None or not await services.verifier.is_available(entry):
         raise model_not_found(model_id)
     exact = model_id == entry.id or model_id in entry.aliases

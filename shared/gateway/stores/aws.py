@@ -20,6 +20,8 @@ def _client(service: str) -> Any:
 class SSMModelMapSource(ModelMapSource):
     """The model map as a JSON String parameter, read through Powertools' SSM provider."""
 
+    blocking = True
+
     def __init__(self, parameter_name: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.parameter_name = parameter_name

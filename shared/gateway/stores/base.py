@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from ..routing.model_map import ModelMap
 
+log = logging.getLogger("gateway")
+
+RETRY_AFTER_FAILED_REFRESH = 30.0  # seconds a stale map is kept after its store failed to answer
+
 
 class ModelMapSource(ABC):
-    """Loads the model map, re-reading the backing store at most every ``max_age`` seconds."""
+    """Loads the model map, re-reading the backing store at most every ``max_age`` seconds.
+
+    A refresh that fails keeps the map already loaded (Salesforce routing should not stop because
+    SSM hiccupped); only the very first load has nothing to fall back on.
+    """
+
+    # True for stores that do network I/O: ``aget`` runs their fetch in a worker thread.
+    blocking = False
 
     def __init__(self, max_age: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_age = max_age
@@ -18,20 +31,48 @@ class ModelMapSource(ABC):
         self._cached: ModelMap | None = None
         self._raw: str | bytes | None = None
         self._loaded_at = 0.0
+        self._refreshing = asyncio.Lock()
 
     @abstractmethod
     def _fetch(self) -> str | bytes:
         """The raw JSON document from the backing store."""
 
-    def get(self) -> ModelMap:
+    def _fresh(self) -> ModelMap | None:
+        if self._cached is not None and self._clock() - self._loaded_at < self.max_age:
+            return self._cached
+        return None
+
+    def _store(self, fetch: Callable[[], str | bytes]) -> ModelMap:
         now = self._clock()
-        if self._cached is None or now - self._loaded_at >= self.max_age:
-            raw = self._fetch()
-            if self._cached is None or raw != self._raw:  # re-parse only when the document changed
-                self._cached = ModelMap.from_json(raw)
-                self._raw = raw
-            self._loaded_at = now
+        try:
+            raw = fetch()
+        except Exception as exc:
+            if self._cached is None:
+                raise
+            log.warning("model map: refresh failed (%s: %s); keeping the map loaded before", type(exc).__name__, exc)
+            self._loaded_at = now - self.max_age + RETRY_AFTER_FAILED_REFRESH
+            return self._cached
+        if self._cached is None or raw != self._raw:  # re-parse only when the document changed
+            self._cached = ModelMap.from_json(raw)
+            self._raw = raw
+        self._loaded_at = now
         return self._cached
+
+    def get(self) -> ModelMap:
+        return self._fresh() or self._store(self._fetch)
+
+    async def aget(self) -> ModelMap:
+        """As ``get``, without blocking the event loop on the store; concurrent callers share one read."""
+        cached = self._fresh()
+        if cached is not None:
+            return cached
+        if not self.blocking:
+            return self._store(self._fetch)
+        async with self._refreshing:
+            cached = self._fresh()
+            if cached is not None:
+                return cached
+            return await asyncio.to_thread(self._store, self._fetch)
 
 
 class VerificationCache(ABC):
