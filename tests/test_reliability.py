@@ -608,12 +608,16 @@ def test_disconnect_mid_stream_cancels_call(make_stack, surface):
         for line in response.iter_lines():
             if line.startswith("event: content_block_delta"):
                 open_while_reading = simulator.streams_open
+                # The same counter over HTTP, as `make load` reads it from the simulator's own process.
+                stats_while_reading = httpx.get(f"{built.simulator_url}/simulator/stats").json()
                 break  # leaving the loop closes the client's connection
     assert open_while_reading == 1  # the backend stream was open while the client read
+    assert stats_while_reading["streams_open"] == 1
     # The client is gone; the whole answer would take ~4 s at this pace. The simulator's stream ends
     # only when the gateway hangs up on it.
     gone_after = wait_until(lambda: simulator.streams_open == 0, timeout=0.8)
     assert gone_after is not None, "the Salesforce stream stayed open after the client left"
+    assert httpx.get(f"{built.simulator_url}/simulator/stats").json()["streams_open"] == 0
     assert backend_calls(built, word) == 1
 
 
