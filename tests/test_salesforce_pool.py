@@ -16,6 +16,7 @@ import ipaddress
 import random
 import socket
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
@@ -1035,3 +1036,192 @@ def test_concurrent_requests_each_get_their_own_answer() -> None:
     assert bodies == [b"answer to request %d" % i for i in range(50)]
     assert connections <= 50
     assert elapsed < 50 * delay / 2, "the requests were served one after another, not concurrently"
+
+
+# --- found in review: stale sockets, stray bytes, trailers, header injection, response attributes --------
+
+
+def test_a_close_waiting_in_the_socket_rules_the_connection_out_even_before_the_loop_sees_it() -> None:
+    """The server (in its own thread) closes each connection 50 ms after answering; the client's loop is
+    busy for 200 ms meanwhile, so the close is still unread in the socket when the next request comes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+            def answer_once(conn: socket.socket = conn) -> None:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        conn.close()
+                        return
+                    data += chunk
+                conn.sendall(_response(b"ok"))
+                time.sleep(0.05)
+                conn.close()
+
+            threading.Thread(target=answer_once, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    async def main() -> list[int]:
+        pool = ConnectionPool()
+        statuses = []
+        try:
+            for _ in range(3):
+                await _fetch(pool, _request("GET", f"http://127.0.0.1:{port}/first"))
+                time.sleep(0.2)  # the loop is busy; the server's FIN arrives meanwhile
+                response, body = await _fetch(pool, _request("GET", f"http://127.0.0.1:{port}/second"))
+                statuses.append(response.status_code)
+                assert body == b"ok"
+                await asyncio.sleep(0.1)  # this one's close is seen by the loop before the next round
+        finally:
+            await pool.aclose()
+        return statuses
+
+    try:
+        assert _run(main) == [200, 200, 200]
+        assert len(accepted) == 6, "every second request needs a fresh connection"
+    finally:
+        listener.close()
+
+
+def test_bytes_after_a_complete_response_do_not_leak_into_it_or_the_next() -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.request()
+        # A proxy's stray answer glued to the real one, in the same write.
+        peer.send(_response(b"hello") + _response(b"idle", b"408 Request Timeout", [b"Connection: close"]))
+        await peer.until_eof()
+
+    async def main() -> None:
+        async with Server(handler) as server:
+            pool = ConnectionPool()
+            try:
+                response, body = await _fetch(pool, _request("GET", server.url("/a")))
+                assert (response.status_code, body) == (200, b"hello")
+                assert response.headers.get_list("content-length") == ["5"]
+                assert await _eventually(server.peers[0].saw_eof.is_set), "a connection with stray bytes is closed"
+                response, body = await _fetch(pool, _request("GET", server.url("/b")))
+                assert len(server.peers) == 2
+            finally:
+                await pool.aclose()
+
+    _run(main)
+
+
+def test_trailer_fields_are_not_response_headers() -> None:
+    async def handler(peer: Peer) -> None:
+        while await peer.request() is not None:
+            peer.send(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+                b"Trailer: X-Checksum\r\n\r\n"
+                b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nContent-Type: application/evil\r\n\r\n"
+            )
+
+    async def main() -> None:
+        async with Server(handler) as server:
+            pool = ConnectionPool()
+            try:
+                for _ in range(2):
+                    response, body = await _fetch(pool, _request("GET", server.url()))
+                    assert body == b"hello"
+                    assert response.headers.get_list("content-type") == ["text/plain"]
+                    assert "x-checksum" not in response.headers
+            finally:
+                await pool.aclose()
+        assert len(server.peers) == 1
+
+    _run(main)
+
+
+@pytest.mark.parametrize("value", ["Bearer abc\r\nX-Injected: 1", "a\nb", "nul\0byte"])
+def test_header_values_that_would_split_the_request_are_refused(value: str) -> None:
+    async def main() -> None:
+        async with Server(_serve(_echo_target)) as server:
+            pool = ConnectionPool(max_connections=1)
+            try:
+                request = _request("GET", server.url(), headers={"x-ok": "fine"})
+                request.headers._list.append((b"authorization", b"authorization", value.encode()))
+                with pytest.raises(httpx.LocalProtocolError):
+                    await _fetch(pool, request)
+                response, _ = await _fetch(pool, _request("GET", server.url()))  # the slot came back
+                assert response.status_code == 200
+            finally:
+                await pool.aclose()
+        assert all(r.header(b"x-injected") is None for r in server.requests)
+        assert len(server.requests) == 1
+
+    _run(main)
+
+
+def test_http_version_and_reason_phrase_come_from_the_wire() -> None:
+    answers = iter(
+        [
+            b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.1 299 Custom Thing\r\nContent-Length: 0\r\n\r\n",
+        ]
+    )
+
+    async def handler(peer: Peer) -> None:
+        await peer.request()
+        peer.send(next(answers))
+        await peer.writer.drain()
+
+    async def main() -> None:
+        async with Server(handler) as server:
+            pool = ConnectionPool()
+            try:
+                first, body = await _fetch(pool, _request("GET", server.url()))
+                second, _ = await _fetch(pool, _request("GET", server.url()))
+            finally:
+                await pool.aclose()
+        assert (first.http_version, first.reason_phrase, body) == ("HTTP/1.0", "OK", b"ok")
+        assert (second.http_version, second.status_code, second.reason_phrase) == ("HTTP/1.1", 299, "Custom Thing")
+
+    _run(main)
+
+
+def test_expired_idle_connections_are_closed_even_below_newer_ones() -> None:
+    async def main() -> None:
+        async with Server(_serve(_echo_target)) as server:
+            pool = ConnectionPool(keepalive_expiry=0.2)
+            try:
+                # Three connections at once, then idle; after that, one request at a time keeps reusing the
+                # newest, so the two below it would idle past their expiry unseen.
+                held = [await pool.handle_async_request(_request("GET", server.url())) for _ in range(3)]
+                for response in held:
+                    await response.aread()
+                    await response.aclose()
+                await asyncio.sleep(0.12)
+                await _fetch(pool, _request("GET", server.url()))  # the newest, renewed
+                await asyncio.sleep(0.12)  # the two older ones are now 0.24 s idle, the newest 0.12 s
+                await _fetch(pool, _request("GET", server.url()))
+                assert len(server.peers) == 3, "the newest connection was fresh enough to reuse"
+                closed = await _eventually(lambda: sum(not p.saw_eof.is_set() for p in server.peers) == 1)
+                still_open = sum(not p.saw_eof.is_set() for p in server.peers)
+                assert closed, f"{still_open} connections still open; only the newest idle one should be"
+            finally:
+                await pool.aclose()
+
+    _run(main)
+
+
+def test_a_connection_released_after_the_pool_closed_is_closed_too() -> None:
+    async def main() -> None:
+        async with Server(_serve(_echo_target)) as server:
+            pool = ConnectionPool()
+            response = await pool.handle_async_request(_request("GET", server.url()))
+            await pool.aclose()
+            await response.aread()
+            await response.aclose()
+            assert await _eventually(server.peers[0].saw_eof.is_set), "released into a closed pool, yet kept open"
+
+    _run(main)

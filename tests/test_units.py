@@ -1001,8 +1001,9 @@ def test_remint_once_on_401(make_stack):
 
     async def run() -> tuple[dict, dict]:
         sf = SalesforceClient(settings)
-        frozen = time.time()
-        sf.tokens = TokenProvider(sf.http, settings.credentials, clock=lambda: frozen)
+        # A clock stuck before any token's issue time: the gateway never thinks its token is due for a
+        # refresh (a clock frozen at "now" would, whenever now sits in the last tenth of a 1 s token's life).
+        sf.tokens = TokenProvider(sf.http, settings.credentials, clock=lambda: 0.0)
         try:
             first = await sf.post_json(path, dict(payload, messages=[{"role": "user", "content": "before"}]), CTX)
             token = await sf.tokens.get()

@@ -10,6 +10,7 @@ Salesforce needs and no more: HTTP/1.1 with keep-alive over TLS or TCP; no proxi
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 import time
 from collections import deque
@@ -26,7 +27,12 @@ READ_LOW_WATER = 64 * 1024
 
 def _expire(waiter: asyncio.Future, error: type[httpx.TimeoutException]) -> None:
     if not waiter.done():
-        waiter.set_exception(error("Salesforce did not send data in time"))
+        what = "take the request" if error is httpx.WriteTimeout else "send data"
+        waiter.set_exception(error(f"Salesforce did not {what} in time"))
+
+
+def _illegal(value: bytes) -> bool:
+    return b"\r" in value or b"\n" in value or b"\0" in value
 
 
 class Connection(asyncio.Protocol):
@@ -49,6 +55,7 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()  # a body closed unread may have paused the socket
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
+        self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_complete = False
         self.interim = False
@@ -97,13 +104,22 @@ class Connection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self.complete:  # bytes after the whole response: neither this answer's nor the next one's
+            raise ValueError("data after the response")
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.head_complete:  # trailer fields are not headers
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # 103 Early Hints and the like: skipped, as httpx's transport does
             self.headers = []
+            self.reason = b""
             self.interim = True
             return
         self.status = status
@@ -156,6 +172,25 @@ class Connection(asyncio.Protocol):
         finally:
             if timer is not None:
                 timer.cancel()
+
+    def usable(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Fit for a new request after idling: open, silent, on this event loop, nothing waiting to be read.
+
+        A server's close can sit in the socket before the loop has run ``connection_lost`` (a busy loop,
+        or a load balancer's idle timeout firing just now); httpcore checks the socket the same way.
+        A new event loop (a Lambda handler running each invocation in its own) also rules a connection out.
+        """
+        transport = self.transport
+        if self.closed or self.received or self.loop is not loop or transport is None or transport.is_closing():
+            return False
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
 
     def take(self) -> bytes:
         data = b"".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
@@ -225,6 +260,7 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         self._ssl_context = ssl_context
         self._idle: dict[Origin, list[Connection]] = {}
         self._idle_count = 0
+        self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout") or {}
@@ -250,7 +286,10 @@ class ConnectionPool(httpx.AsyncBaseTransport):
             connection.status,
             headers=connection.headers,
             stream=ResponseStream(self, connection, read_timeout),
-            extensions={"http_version": b"HTTP/1.1"},
+            extensions={
+                "http_version": b"HTTP/" + connection.parser.get_http_version().encode("ascii"),
+                "reason_phrase": connection.reason,
+            },
         )
 
     def release(self, connection: Connection) -> None:
@@ -259,7 +298,7 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         if not (connection.complete and connection.reusable and not connection.closed):
             connection.close()
             return
-        if self._idle_count >= self._max_idle:
+        if self._closed or self._idle_count >= self._max_idle:
             connection.close()
             return
         connection.reset()
@@ -268,6 +307,8 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         self._idle_count += 1
 
     async def aclose(self) -> None:
+        """Closes the idle connections now and those in use when they are released."""
+        self._closed = True
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()
@@ -291,22 +332,19 @@ class ConnectionPool(httpx.AsyncBaseTransport):
 
     def _reuse(self, origin: Origin) -> Connection | None:
         idle = self._idle.get(origin)
+        if not idle:
+            return None
         now = time.monotonic()
+        while idle and now - idle[0].idle_since > self._keepalive_expiry:  # oldest first, wherever they are
+            idle.pop(0).close()
+            self._idle_count -= 1
         loop = asyncio.get_running_loop()
         while idle:
             connection = idle.pop()
             self._idle_count -= 1
-            # A server that closed or spoke while the connection idled has made it unusable; so has
-            # a new event loop (a Lambda handler that runs each invocation in its own loop).
-            if (
-                connection.closed
-                or connection.received
-                or connection.loop is not loop
-                or now - connection.idle_since > self._keepalive_expiry
-            ):
-                connection.close()
-                continue
-            return connection
+            if connection.usable(loop):
+                return connection
+            connection.close()
         return None
 
     async def _connect(self, url: httpx.URL, timeout: float | None) -> Connection:
@@ -340,6 +378,8 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:
             body = await request.aread()
         headers = request.headers.raw
+        if any(_illegal(name) or _illegal(value) for name, value in headers):
+            raise httpx.LocalProtocolError("illegal header name or value (CR, LF or NUL)")
         chunked = any(name.lower() == b"transfer-encoding" for name, _ in headers)
         lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
         lines.extend(b"%s: %s\r\n" % pair for pair in headers)
