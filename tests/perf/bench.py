@@ -7,7 +7,7 @@ by themselves), and this client. Calls to each are alternated in small rounds so
 alike, and every figure is printed next to its direct counterpart and its target.
 
 Two clients: httpx's ``AsyncClient`` (what the SDKs use; ~0.3 ms of CPU per call) for the target rows, and
-a lean one (the gateway's own connection pool, ~60 µs) that does not hide the servers' costs behind its own
+a lean one (the gateway's own connection pool, ~80 µs) that does not hide the servers' costs behind its own
 and does not saturate this 2-core machine at concurrency 32.
 
 Also: CPU per request of the gateway process, per-chunk delay on a 200-chunk stream, cold start of each
@@ -327,7 +327,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 class LeanClient:
-    """A load generator at ~60 µs of CPU per call: the gateway's own pool, through httpx's interface."""
+    """A load generator at ~80 µs of CPU per call: the gateway's own pool, through httpx's interface."""
 
     def __init__(self) -> None:
         from gateway.salesforce.pool import ConnectionPool

@@ -1,7 +1,7 @@
 """Pooled HTTP/1.1 connections to Salesforce: asyncio protocols, httptools' parser, httpx's interface.
 
 httpx's own transport (httpcore over anyio and h11) spends ~280 µs of CPU on one loopback call on
-these machines, half of the gateway's budget for a whole request; this pool spends ~60 µs. It is an
+these machines, half of the gateway's budget for a whole request; this pool spends ~80 µs. It is an
 ``httpx.AsyncBaseTransport``, so requests, responses, content decoding and exceptions stay httpx's
 and nothing above it can tell the difference (``SF_HTTP_POOL=httpx`` switches back). It speaks what
 Salesforce needs and no more: HTTP/1.1 with keep-alive over TLS or TCP; no proxies, no HTTP/2, no HEAD.
