@@ -22,7 +22,6 @@ import httpx
 Origin = tuple[bytes, str, int]
 
 READ_HIGH_WATER = 256 * 1024  # buffered body bytes beyond this wait in the socket, not in memory
-READ_LOW_WATER = 64 * 1024
 
 
 def _expire(waiter: asyncio.Future, error: type[httpx.TimeoutException]) -> None:
