@@ -47,8 +47,13 @@ async def main() -> None:
         log.info("Client keys: %d key(s) from GATEWAY_API_KEYS", len(settings.api_keys))
     else:
         log.warning("GATEWAY_API_KEYS is unset: accepting ANY API key")
-    gateway_sock = bind(host, port)
-    servers.append(server(create_app(settings=settings), gateway_sock, log_level="info", access_log=False))
+    try:
+        gateway_sock = bind(host, port)
+    except OSError as exc:
+        hint = "choose another port, e.g. PORT=8091 make run"
+        raise SystemExit(f"Cannot listen on {host}:{port} ({exc.strerror}); {hint}") from None
+    # uvicorn at its default WARNING: the lines above say what started, once, instead of twice per server.
+    servers.append(server(create_app(settings=settings), gateway_sock, access_log=False))
     log.info("Gateway: http://%s:%d  (ANTHROPIC_BASE_URL=http://%s:%d)", host, port, host, port)
     await asyncio.gather(*(srv.serve(sockets=[sock]) for srv, sock in servers))
 
