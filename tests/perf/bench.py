@@ -22,6 +22,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,8 @@ SF_MODEL = "sfdc_ai__DefaultBedrockAnthropicClaudeBench"
 STREAM_CHUNKS = 200
 STREAM_PACE = 0.005  # seconds between backend chunks
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "bench", "content-type": "application/json"}
+TIMEOUT = httpx.Timeout(30).as_dict()  # per call; the whole run is bounded by TIME_LIMIT
+TIME_LIMIT = 900  # seconds for a full run (about 4 minutes is normal)
 
 
 # --- the instant backend ----------------------------------------------------------------------------------
@@ -341,7 +344,8 @@ class LeanClient:
         await self._pool.aclose()
 
     async def post(self, url: str, *, content: bytes, headers: dict) -> httpx.Response:
-        response = await self._pool.handle_async_request(httpx.Request("POST", url, content=content, headers=headers))
+        request = httpx.Request("POST", url, content=content, headers=headers, extensions={"timeout": TIMEOUT})
+        response = await self._pool.handle_async_request(request)
         try:
             await response.aread()
         finally:
@@ -659,6 +663,10 @@ def plot(latency: dict, chunks: dict, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+def _out_of_time(signum: int, frame: object) -> None:
+    raise TimeoutError(f"the benchmark ran past its {TIME_LIMIT} s limit")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="gateway vs direct backend benchmark")
     parser.add_argument("--serve-backend", type=int, help=argparse.SUPPRESS)
@@ -675,6 +683,8 @@ def main() -> int:
         return 0
 
     rounds, per_round, total = (4, 50, 2000) if args.quick else (20, 100, 10_000)
+    signal.signal(signal.SIGALRM, _out_of_time)
+    signal.alarm(TIME_LIMIT)
     stack = start_stack()
     rows: list[Row] = []
     latency: dict[str, dict] = {}
