@@ -1042,11 +1042,12 @@ def test_concurrent_requests_each_get_their_own_answer() -> None:
 
 
 def test_a_close_waiting_in_the_socket_rules_the_connection_out_even_before_the_loop_sees_it() -> None:
-    """The server (in its own thread) closes each connection 50 ms after answering; the client's loop is
-    busy for 200 ms meanwhile, so the close is still unread in the socket when the next request comes."""
+    """The server (in its own thread) closes each connection after answering; the client's loop is blocked
+    until that close has happened, so it is still unread in the socket when the next request comes."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     accepted: list[socket.socket] = []
+    closed: list[threading.Event] = []
 
     def serve() -> None:
         while True:
@@ -1055,18 +1056,21 @@ def test_a_close_waiting_in_the_socket_rules_the_connection_out_even_before_the_
             except OSError:
                 return
             accepted.append(conn)
+            done = threading.Event()
+            closed.append(done)
 
-            def answer_once(conn: socket.socket = conn) -> None:
+            def answer_once(conn: socket.socket = conn, done: threading.Event = done) -> None:
                 data = b""
                 while b"\r\n\r\n" not in data:
                     chunk = conn.recv(65536)
                     if not chunk:
-                        conn.close()
-                        return
+                        break
                     data += chunk
-                conn.sendall(_response(b"ok"))
-                time.sleep(0.05)
+                else:
+                    conn.sendall(_response(b"ok"))
+                    time.sleep(0.02)
                 conn.close()
+                done.set()
 
             threading.Thread(target=answer_once, daemon=True).start()
 
@@ -1078,7 +1082,9 @@ def test_a_close_waiting_in_the_socket_rules_the_connection_out_even_before_the_
         try:
             for _ in range(3):
                 await _fetch(pool, _request("GET", f"http://127.0.0.1:{port}/first"))
-                time.sleep(0.2)  # the loop is busy; the server's FIN arrives meanwhile
+                # The loop is blocked (no callbacks run) until the server has closed the connection.
+                assert closed[-1].wait(5), "the server thread did not close its connection"
+                time.sleep(0.02)
                 response, body = await _fetch(pool, _request("GET", f"http://127.0.0.1:{port}/second"))
                 statuses.append(response.status_code)
                 assert body == b"ok"
@@ -1192,17 +1198,19 @@ def test_http_version_and_reason_phrase_come_from_the_wire() -> None:
 def test_expired_idle_connections_are_closed_even_below_newer_ones() -> None:
     async def main() -> None:
         async with Server(_serve(_echo_target)) as server:
-            pool = ConnectionPool(keepalive_expiry=0.2)
+            pool = ConnectionPool(keepalive_expiry=1.0)
             try:
                 # Three connections at once, then idle; after that, one request at a time keeps reusing the
-                # newest, so the two below it would idle past their expiry unseen.
+                # newest, so the two below it would idle past their expiry unseen. Delays only add idle time:
+                # the older ones are expired at the last call whatever the machine's load, and the newest has
+                # 0.4 s to spare.
                 held = [await pool.handle_async_request(_request("GET", server.url())) for _ in range(3)]
                 for response in held:
                     await response.aread()
                     await response.aclose()
-                await asyncio.sleep(0.12)
+                await asyncio.sleep(0.6)
                 await _fetch(pool, _request("GET", server.url()))  # the newest, renewed
-                await asyncio.sleep(0.12)  # the two older ones are now 0.24 s idle, the newest 0.12 s
+                await asyncio.sleep(0.6)  # the two older ones are now 1.2 s idle, the newest 0.6 s
                 await _fetch(pool, _request("GET", server.url()))
                 assert len(server.peers) == 3, "the newest connection was fresh enough to reuse"
                 closed = await _eventually(lambda: sum(not p.saw_eof.is_set() for p in server.peers) == 1)
