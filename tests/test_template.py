@@ -219,3 +219,14 @@ def test_api_gateway_own_errors_use_the_anthropic_envelope(source):
             "invalid_request_error",
             "api_error",
         }, kind
+
+
+def test_the_salesforce_connection_pool_is_a_stage_parameter(source, translated):
+    """Operators can put httpx's own transport back (SF_HTTP_POOL=httpx) with a parameter, not a release."""
+    parameter = source["Parameters"]["SalesforceHttpPool"]
+    assert parameter["Default"] == "gateway"
+    assert sorted(parameter["AllowedValues"]) == ["gateway", "httpx"]
+    functions = [r for r in translated.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 3
+    for function in functions:
+        assert function["Properties"]["Environment"]["Variables"]["SF_HTTP_POOL"] == {"Ref": "SalesforceHttpPool"}
