@@ -230,3 +230,9 @@ def test_the_salesforce_connection_pool_is_a_stage_parameter(source, translated)
     assert len(functions) == 3
     for function in functions:
         assert function["Properties"]["Environment"]["Variables"]["SF_HTTP_POOL"] == {"Ref": "SalesforceHttpPool"}
+
+
+def test_the_api_is_regional_so_idle_connections_last_five_minutes(translated):
+    """Edge-optimized endpoints cut a connection after 30 s without bytes: a long non-streaming answer."""
+    api = next(r for r in translated.values() if r["Type"] == "AWS::ApiGateway::RestApi")
+    assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
