@@ -12,6 +12,7 @@ G. query strings (``?beta=true``) are ignored.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from urllib.parse import urlsplit
@@ -215,6 +216,18 @@ def test_overloaded_error(client, surface, mode, code):
     with pytest.raises(anthropic.OverloadedError) as caught:
         sdk_request(client, mode, model=SURFACE_MODELS[surface], messages=user(f"hi [[error:{code}]]"))
     check_sdk_error(caught.value, anthropic.OverloadedError, 529, "overloaded_error")
+
+
+@pytest.mark.parametrize("mode", ["create_stream", "stream_helper"])
+def test_context_overflow_inside_a_bedrock_stream_reads_as_anthropic_says_it(client, mode):
+    """Bedrock reports an overflow in the stream as "Input is too long for requested model."; Claude Code
+    compacts only on Anthropic's "prompt is too long: N tokens > M maximum", so the gateway rewrites it."""
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        sdk_request(client, mode, model=SONNET, messages=user("long history [[fault:overflow-in-stream]]"))
+    check_sdk_error(caught.value, anthropic.BadRequestError, 400, "invalid_request_error")
+    message = caught.value.body["error"]["message"]
+    used, limit = re.fullmatch(r"prompt is too long: (\d+) tokens > (\d+) maximum", message).groups()
+    assert int(limit) == 200_000 and int(used) > int(limit)
 
 
 def test_request_too_large_error(client):

@@ -59,6 +59,11 @@ def backend_message(body: bytes) -> str:
     return text[:MAX_DETAIL]
 
 
+def is_overflow(detail: str) -> bool:
+    """Any of the ways Salesforce's backends say the prompt does not fit the context window."""
+    return bool(_OVERFLOW.search(detail))
+
+
 def overflow_error(ctx: CallContext, detail: str = "") -> GatewayError:
     found = _NUMBERS.search(detail)
     if found:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from ..anthropic.errors import GatewayError
 from ..jsoncodec import loads
+from .errors import CallContext, is_overflow, overflow_error
 
 MEDIA_TYPE = "application/vnd.amazon.eventstream"
 
@@ -27,18 +28,21 @@ EXCEPTION_TYPES = {
 }
 
 
-def exception_error(exception_type: str, payload: bytes) -> GatewayError:
+def exception_error(exception_type: str, payload: bytes, ctx: CallContext | None = None) -> GatewayError:
     try:
         message = json.loads(payload).get("message") or exception_type
     except (ValueError, AttributeError):
         message = payload.decode("utf-8", "replace")[:500] or exception_type
     error_type = EXCEPTION_TYPES.get(exception_type, "api_error")
-    if error_type == "invalid_request_error" and "too long" in message:
-        return GatewayError("invalid_request_error", message, backend=True)
+    if error_type == "invalid_request_error" and is_overflow(message):
+        # Claude Code compacts only on Anthropic's exact "prompt is too long: N tokens > M maximum".
+        error = overflow_error(ctx, message) if ctx else GatewayError("invalid_request_error", message)
+        error.backend = True
+        return error
     return GatewayError(error_type, f"Salesforce stream error ({exception_type}): {message}", backend=True)
 
 
-async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
+async def decode(chunks: AsyncIterator[bytes], ctx: CallContext | None = None) -> AsyncIterator[dict]:
     """Anthropic events from raw event-stream bytes, as soon as each frame is complete."""
     from botocore.eventstream import EventStreamBuffer, ParserError  # lazy: keeps cold start light
 
@@ -55,7 +59,7 @@ async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
             kind = message.headers.get(":message-type")
             if kind == "exception" or kind == "error":
                 name = message.headers.get(":exception-type") or message.headers.get(":error-code") or "unknown"
-                raise exception_error(str(name), message.payload)
+                raise exception_error(str(name), message.payload, ctx)
             if kind != "event":
                 continue
             try:

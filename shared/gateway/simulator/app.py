@@ -410,6 +410,9 @@ class Simulator:
             reply, found = self._bedrock_reply(body)
             if fault := self._stream_fault(found, eventstream.MEDIA_TYPE):
                 return fault
+            if found.fault == "overflow-in-stream":  # Bedrock's own words, as the stream's only frame
+                frame = eventstream.exception_frame("validationException", "Input is too long for requested model.")
+                return Response(frame, media_type=eventstream.MEDIA_TYPE)
             return StreamingResponse(self._bedrock_frames(reply, found), media_type=eventstream.MEDIA_TYPE)
 
         return await self._handle(request, request.path_params["model"], answer)

@@ -38,7 +38,7 @@ class BedrockInvokeSurface(Surface):
                     "overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}", backend=True
                 )
             finished = started = False
-            async for event in eventstream.decode(response.aiter_raw()):
+            async for event in eventstream.decode(response.aiter_raw(), call.context):
                 started = True
                 relabelled = bedrock.relabel_event(event, call.message_id, call.model)
                 finished = relabelled["type"] == "message_stop"
