@@ -230,6 +230,28 @@ def test_context_overflow_inside_a_bedrock_stream_reads_as_anthropic_says_it(cli
     assert int(limit) == 200_000 and int(used) > int(limit)
 
 
+@pytest.mark.parametrize("mode", ["create_stream", "stream_helper"])
+def test_rate_limit_sent_as_a_stream_event_is_a_429(client, mode):
+    """chat/generations reports some failures as an ``event: error`` in a 200 stream: typed by its errorCode,
+    within the stream's grace period it is a real 429 the SDK can back off from, not a 500."""
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        sdk_request(
+            client, mode, model=SURFACE_MODELS["chat_generations"], messages=user("hi [[fault:limit-in-stream]]")
+        )
+    check_sdk_error(caught.value, anthropic.RateLimitError, 429, "rate_limit_error")
+    assert "Too many requests" in caught.value.body["error"]["message"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_empty_answer_is_a_retryable_529_not_an_empty_turn(client, mode):
+    """An upstream "stop" with nothing generated would become an assistant turn with no content, which the
+    client sends back and has refused; a 529 makes it retry instead."""
+    with pytest.raises(anthropic.OverloadedError) as caught:
+        sdk_request(client, mode, model=SURFACE_MODELS["chat_generations"], messages=user("hi [[fault:empty-answer]]"))
+    check_sdk_error(caught.value, anthropic.OverloadedError, 529, "overloaded_error")
+    assert caught.value.body["error"]["message"] == "Salesforce returned an empty answer"
+
+
 def test_request_too_large_error(client):
     with pytest.raises(anthropic.RequestTooLargeError) as caught:
         client.messages.create(model=SONNET, max_tokens=50, messages=user("a" * (MAX_BODY + 1024)))
@@ -993,3 +1015,21 @@ def test_sdk_beta_client_works(client):
     assert message.content[0].text == "sdk beta"
     counted = client.beta.messages.count_tokens(model=SONNET, messages=user("sdk beta count"))
     assert counted.input_tokens > 0
+
+
+@pytest.mark.parametrize("mode", ["json", "stream"])
+def test_an_empty_answer_cut_by_a_stop_sequence_is_a_normal_answer(client, mode):
+    """A stop sequence that matches at the very start leaves nothing, legitimately: no 529 then."""
+    params = {
+        "model": SURFACE_MODELS["chat_generations"],
+        "max_tokens": 50,
+        "messages": user("Halt right there"),
+        "stop_sequences": ["Halt"],
+    }
+    if mode == "json":
+        message = client.messages.create(**params)
+    else:
+        with client.messages.stream(**params) as stream:
+            message = stream.get_final_message()
+    assert message.content == []
+    assert message.stop_reason == "end_turn"  # chat/generations says only "stop" (see docs/clients.md)

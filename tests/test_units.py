@@ -568,7 +568,9 @@ def test_chat_from_response_tool_invocations():
 
 
 @pytest.mark.parametrize(
-    ("finish", "expected"), [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal")]
+    ("finish", "expected"),
+    # "tool_calls" with no tool call: a client told to run a tool that is not there would stall.
+    [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal"), ("tool_calls", "end_turn")],
 )
 def test_chat_from_response_finish_reasons(finish, expected):
     body = {"generation_details": {"generations": [{"content": "x", "parameters": {"finish_reason": finish}}]}}
@@ -591,6 +593,26 @@ def _translate(frames: list[dict]) -> list[dict]:
     for frame in frames:
         events += translator.feed(frame)
     return events + translator.finish()
+
+
+def test_stream_translator_tool_calls_finish_without_a_tool_is_end_turn():
+    events = _translate([_frame("Nothing to call."), _frame(finish="tool_calls")])
+    assert [e["type"] for e in events if e["type"].startswith("content_block")] == [
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+    ]
+    assert events[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+@pytest.mark.parametrize(
+    ("frames", "empty"), [([], True), ([_frame(finish="stop")], True), ([_frame(finish="length")], False)]
+)
+def test_stream_translator_knows_an_empty_answer_from_a_cut_one(frames, empty):
+    translator = cg.StreamTranslator("msg_stream", "gpt-4.1-mini", 11, _id_factory())
+    for frame in frames:
+        translator.feed(frame)
+    assert translator.empty() is empty
 
 
 def test_stream_translator_text_and_tool():

@@ -118,3 +118,34 @@ def transport_error(exc: BaseException) -> GatewayError:
     if isinstance(exc, httpx.TimeoutException):
         return GatewayError("timeout_error", "Salesforce did not answer in time", backend=True)
     return GatewayError("api_error", f"Salesforce is unreachable ({type(exc).__name__})", status=500, backend=True)
+
+
+def _error_code(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if isinstance(data, list) and data:
+        data = data[0]
+    if not isinstance(data, dict):
+        return ""
+    inner = data.get("error")
+    code = data.get("errorCode") or (inner.get("code") if isinstance(inner, dict) else "")
+    return str(code or "").upper()
+
+
+def stream_error(body: bytes, ctx: CallContext) -> GatewayError:
+    """An error sent as a stream event, with no HTTP status to go by: typed by its code and text, so a
+    rate limit or a busy backend inside the stream's grace period still reaches the client as 429 / 529."""
+    detail = backend_message(body)
+    code, lowered = _error_code(body), detail.lower()
+    if is_overflow(detail):
+        error = overflow_error(ctx, detail)
+    elif "LIMIT_EXCEEDED" in code or "RATE_LIMIT" in code or "too many requests" in lowered:
+        error = GatewayError("rate_limit_error", f"Salesforce rate limit reached: {detail}")
+    elif code in ("SERVICE_UNAVAILABLE", "SERVER_BUSY", "OVERLOADED") or "busy" in lowered or "unavailable" in lowered:
+        error = GatewayError("overloaded_error", f"Salesforce is overloaded: {detail}")
+    else:
+        error = GatewayError("api_error", f"Salesforce stream error: {detail or 'unknown'}")
+    error.backend = True
+    return error

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -536,6 +536,8 @@ class Simulator:
             max_tokens=settings.get("max_tokens"),
             stop_sequences=settings.get("stop_sequences") or [],
         )
+        if found.fault == "empty-answer":  # "stop" with nothing generated, as OpenAI-style upstreams do
+            reply = replace(reply, text="", tool=None, stop_reason="end_turn", output_tokens=0)
         return reply, found, model
 
     def _check_model(self, model: str) -> None:
@@ -589,6 +591,9 @@ class Simulator:
             reply, found, model = self._chat_reply(body)
             if fault := self._stream_fault(found, "text/event-stream"):
                 return fault
+            if found.fault == "limit-in-stream":  # a 200 stream whose first event is a rate-limit error
+                error = {"errorCode": "LIMIT_EXCEEDED", "message": "Too many requests for the server to handle"}
+                return Response(f"event: error\ndata: {json.dumps(error)}\n\n", media_type="text/event-stream")
             return StreamingResponse(self._chat_frames(reply, found, model), media_type="text/event-stream")
 
         return await self._handle(request, None, answer)

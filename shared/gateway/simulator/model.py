@@ -12,7 +12,9 @@
 - ``[[fault:NAME]]`` misbehaves as Salesforce has been seen to: ``error-body-200`` (a 200 whose body is an
   error), ``empty-body`` (a 200 with nothing in it: an empty stream), ``malformed-json``, ``drop-mid-stream``
   (the connection closes halfway), ``exception-mid-stream`` (an error event halfway through a 200 stream),
-  ``overflow-in-stream`` (a Bedrock stream that is only a ``validationException`` saying the input is too long).
+  ``overflow-in-stream`` (a Bedrock stream that is only a ``validationException`` saying the input is too long),
+  ``limit-in-stream`` (a chat/generations stream that is only an ``event: error`` with ``LIMIT_EXCEEDED``),
+  ``empty-answer`` (chat/generations: finish reason "stop" and no content at all).
 It counts tokens as whitespace-separated words, and honours ``max_tokens`` and ``stop_sequences``
 where the surface carries them.
 """

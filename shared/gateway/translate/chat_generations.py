@@ -123,6 +123,15 @@ def _usage_numbers(parameters: dict) -> tuple[int | None, int | None]:
     return usage.get("prompt_tokens"), usage.get("completion_tokens")
 
 
+def _stop_reason(finish: str | None, saw_tool: bool) -> str:
+    """``tool_use`` exactly when a tool_use block exists: a client told to run a tool that is not there
+    stalls (seen as ``finish_reason: tool_calls`` with no tool call)."""
+    if saw_tool:
+        return "tool_use"
+    reason = FINISH_REASONS.get(finish or "stop", "end_turn")
+    return "end_turn" if reason == "tool_use" else reason
+
+
 def from_response(body: dict, message_id: str, model: str, input_estimate: int, new_tool_id: Callable[[], str]) -> dict:
     generation, parameters = _generation(body)
     content: list[dict] = []
@@ -140,9 +149,7 @@ def from_response(body: dict, message_id: str, model: str, input_estimate: int, 
             }
         )
     finish = (generation.get("parameters") or {}).get("finish_reason")
-    stop_reason = (
-        "tool_use" if any(b["type"] == "tool_use" for b in content) else FINISH_REASONS.get(finish, "end_turn")
-    )
+    stop_reason = _stop_reason(finish, any(b["type"] == "tool_use" for b in content))
     prompt, completion = _usage_numbers(parameters)
     usage = ev.usage(prompt if prompt is not None else input_estimate, completion or 0)
     return ev.message(message_id, model, content, stop_reason, None, usage)
@@ -162,6 +169,10 @@ class StreamTranslator:
         self._tools: dict[object, int] = {}
         self._saw_tool = False
         self._finish: str | None = None
+
+    def empty(self) -> bool:
+        """Nothing generated and nothing said why (no length limit, no filter): a failed answer."""
+        return self._index == -1 and _stop_reason(self._finish, False) == "end_turn"
 
     def start(self) -> dict:
         start = ev.message(self.message_id, self.model, [], None, None, ev.usage(self.input_tokens, 1))
@@ -221,6 +232,6 @@ class StreamTranslator:
         return out
 
     def finish(self) -> list[dict]:
-        stop_reason = "tool_use" if self._saw_tool else FINISH_REASONS.get(self._finish or "stop", "end_turn")
+        stop_reason = _stop_reason(self._finish, self._saw_tool)
         usage = ev.usage(self.input_tokens, self.output_tokens)
         return [*self._close(), ev.message_delta(stop_reason, None, usage), ev.MESSAGE_STOP]

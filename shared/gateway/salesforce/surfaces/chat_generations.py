@@ -8,7 +8,7 @@ from ...anthropic import ids
 from ...anthropic.errors import GatewayError
 from ...jsoncodec import loads
 from ...translate import chat_generations as cg
-from ..errors import backend_message
+from ..errors import backend_message, stream_error
 from ..sse import read_events
 from .base import Call, Surface
 
@@ -22,7 +22,13 @@ class ChatGenerationsSurface(Surface):
         body = await self.client.post_json("/ai/gpt/v1/chat/generations", payload, call.context)
         if not isinstance(body, dict):
             raise GatewayError("api_error", "Salesforce returned an unexpected answer", status=500, backend=True)
-        return cg.from_response(body, call.message_id, call.model, call.input_estimate, ids.tool_use_id)
+        message = cg.from_response(body, call.message_id, call.model, call.input_estimate, ids.tool_use_id)
+        if not message["content"] and message["stop_reason"] == "end_turn" and not call.request.stop_sequences:
+            # Seen upstream: "stop" with nothing generated. A retryable 529, not an empty turn that the
+            # client would send back and have refused ("all messages must have non-empty content").
+            # With stop sequences an empty answer is legitimate: one matched at the start ("stop" says so).
+            raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+        return message
 
     async def stream(self, call: Call) -> AsyncIterator[dict]:
         payload = cg.to_request(call.request, call.entry.salesforce_model)
@@ -45,19 +51,20 @@ class ChatGenerationsSurface(Surface):
                         "api_error", "Salesforce sent a stream frame that is not JSON", backend=True
                     ) from None
                 if name == "error" or (isinstance(frame, dict) and "errorCode" in frame):
-                    raise GatewayError(
-                        "api_error", f"Salesforce stream error: {backend_message(data.encode())}", backend=True
-                    )
+                    raise stream_error(data.encode(), call.context)
                 if name not in ("generation", "message") or not isinstance(frame, dict):
                     continue  # scoringStarted / scores / scoringCompleted and future events
-                if not started:
+                events = translator.feed(frame)
+                if events and not started:  # message_start waits for content: an empty answer is still a 529
                     started = True
                     yield translator.start()
-                for event in translator.feed(frame):
+                for event in events:
                     yield event
-            if not started:
-                raise GatewayError("overloaded_error", "Salesforce returned an empty stream", backend=True)
+            if not started and translator.empty() and not call.request.stop_sequences:
+                raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
             if not done:
                 raise GatewayError("api_error", "Salesforce ended the stream before it was complete", backend=True)
+            if not started:
+                yield translator.start()  # e.g. max_tokens reached before any text
             for event in translator.finish():
                 yield event
