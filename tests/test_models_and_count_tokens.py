@@ -398,3 +398,22 @@ def test_count_tokens_does_not_call_salesforce(make_stack):
     _count(fresh.client(), messages=_user("no backend needed"))
     assert fresh.backend_requests() == []
     assert fresh.simulator.mint.minted == 0
+
+
+def test_a_slow_model_does_not_hold_up_the_listing_and_appears_once_verified(make_stack):
+    """Claude Code gives model discovery 3 s. A model whose probe takes 3 s is left out of the listing
+    that would have waited for it; its probe goes on, and the next listing has it."""
+    slow = make_stack(sim_config=SimulatorConfig(slow_models={"sfdc_ai__DefaultGPT5": 3.0}))
+    client = slow.client()
+    started = time.monotonic()
+    first = [m.id for m in client.models.list(limit=1000)]
+    waited = time.monotonic() - started
+    assert waited < 2.8, f"the listing waited {waited:.2f} s for a slow probe"
+    assert "gpt-5" not in first and "claude-sonnet-4-5-20250929" in first
+    deadline = time.monotonic() + 10
+    while "gpt-5" not in (ids := [m.id for m in client.models.list(limit=1000)]):
+        assert time.monotonic() < deadline, "the slow model never appeared"
+        time.sleep(0.2)
+    assert set(ids) == set(first) | {"gpt-5"}
+    probes = [r for r in slow.backend_requests() if '"sfdc_ai__DefaultGPT5"' in r["body"]]
+    assert len(probes) == 1, "one probe, however many listings"

@@ -11,6 +11,7 @@ from .body import services_of
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
+LISTING_BUDGET = 2.0  # seconds of model probes per listing; Claude Code's discovery waits 3 s in all
 
 
 def _limit(raw: str | None) -> int:
@@ -55,7 +56,7 @@ async def list_models(request: Request) -> Response:
     services = services_of(request)
     params = request.query_params
     limit = _limit(params.get("limit"))
-    entries = await services.verifier.available((await services.model_map()).listed())
+    entries = await services.verifier.available((await services.model_map()).listed(), budget=LISTING_BUDGET)
     items = [entry.info() for entry in entries]
     return JSONResponse(page(items, limit, params.get("after_id") or None, params.get("before_id") or None))
 

@@ -21,6 +21,7 @@ class ModelVerifier:
         self._probe = probe
         self.refusal_ttl = refusal_ttl
         self._inflight: dict[str, asyncio.Future[bool]] = {}
+        self._background: set[asyncio.Future] = set()  # probes that outlived a listing's budget
 
     @staticmethod
     def key(entry: ModelEntry) -> str:
@@ -49,10 +50,26 @@ class ModelVerifier:
             del self._inflight[key]
         return future.result()
 
-    async def available(self, entries: list[ModelEntry]) -> list[ModelEntry]:
-        """The entries that answer, in the given order; distinct models are probed concurrently."""
-        answers = await asyncio.gather(*(self.is_available(e) for e in entries))
-        return [e for e, ok in zip(entries, answers, strict=True) if ok]
+    async def available(self, entries: list[ModelEntry], budget: float | None = None) -> list[ModelEntry]:
+        """The entries that answer, in the given order; distinct models are probed concurrently.
+
+        With a ``budget`` (seconds), models whose probe has not answered by then are left out of this
+        answer while their probes go on, so the next listing has them: Claude Code gives model discovery
+        3 s, and one slow Salesforce model must not cost it the whole list.
+        """
+        checks = [asyncio.ensure_future(self.is_available(e)) for e in entries]
+        if not checks:
+            return []
+        done, pending = await asyncio.wait(checks, timeout=budget)
+        for check in pending:
+            self._background.add(check)
+            check.add_done_callback(self._forget)
+        return [e for e, check in zip(entries, checks, strict=True) if check in done and check.result()]
+
+    def _forget(self, check: asyncio.Future) -> None:
+        self._background.discard(check)
+        if not check.cancelled():
+            check.exception()  # retrieved: a late failure is not worth a "never retrieved" warning
 
     async def _cache_get(self, key: str) -> bool | None:
         if self.cache.blocking:

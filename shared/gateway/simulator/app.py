@@ -61,6 +61,8 @@ class SimulatorConfig:
     signing_secret: bytes = field(default_factory=lambda: uuid.uuid4().bytes)
     # When set, the OAuth endpoint fails with this HTTP status (tests flip it at run time).
     oauth_fail_status: int | None = None
+    # Salesforce model name -> seconds every call to it takes before anything else happens.
+    slow_models: dict[str, float] = field(default_factory=dict)
 
 
 class SalesforceError(Exception):
@@ -136,6 +138,12 @@ def _input_tokens(system: object, messages: list[dict]) -> int:
     return max(total, 1)
 
 
+async def _after(delay: float, answer: Callable[[dict], Awaitable[Response]], body: dict) -> Response:
+    if delay:
+        await asyncio.sleep(delay)
+    return await answer(body)
+
+
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
@@ -181,7 +189,8 @@ class Simulator:
         self.in_flight += 1
         try:
             body = await self._body(request, model)
-            work = asyncio.ensure_future(answer(body))
+            delay = self.config.slow_models.get(model or str(body.get("model")), 0.0)
+            work = asyncio.ensure_future(_after(delay, answer, body))
             hangup = asyncio.ensure_future(_disconnected(request))
             await asyncio.wait({work, hangup}, return_when=asyncio.FIRST_COMPLETED)
             hangup.cancel()
