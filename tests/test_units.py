@@ -657,6 +657,44 @@ def test_stream_translator_two_tools_in_a_row():
     assert [b["id"] for b in message["content"]] == ["toolu_call_a", "toolu_call_b"]
 
 
+# Upstream shapes of streamed tool arguments besides OpenAI's (index on every fragment): the gateway must
+# hand the SDK one tool with whole, valid JSON whichever it gets (peers' trap: "tool input arrives empty").
+TOOL_ARGUMENT_SHAPES = {
+    "id on the first fragment only": [
+        _frame(calls=[{"id": "call_a", "function": {"name": "Read", "arguments": ""}}]),
+        _frame(calls=[{"function": {"arguments": '{"file_path": '}}]),
+        _frame(calls=[{"function": {"arguments": '"/tmp/a"}'}}]),
+    ],
+    "id on every fragment": [
+        _frame(calls=[{"id": "call_a", "function": {"name": "Read", "arguments": '{"file_path": '}}]),
+        _frame(calls=[{"id": "call_a", "function": {"arguments": '"/tmp/a"}'}}]),
+    ],
+    "cumulative snapshots": [
+        _frame(calls=[{"index": 0, "id": "call_a", "function": {"name": "Read", "arguments": '{"file_'}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": '{"file_path": "/tm'}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": '{"file_path": "/tmp/a"}'}}]),
+    ],
+    "deltas, then the whole arguments again at the end": [
+        _frame(calls=[{"index": 0, "id": "call_a", "function": {"name": "Read", "arguments": '{"file_path": '}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": '"/tmp/a"}'}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": '{"file_path": "/tmp/a"}'}}]),
+    ],
+    "arguments only at the end, as an object": [
+        _frame(calls=[{"index": 0, "id": "call_a", "function": {"name": "Read"}}]),
+        _frame(calls=[{"index": 0, "function": {"arguments": {"file_path": "/tmp/a"}}}]),
+    ],
+}
+
+
+@pytest.mark.parametrize("shape", TOOL_ARGUMENT_SHAPES)
+def test_stream_translator_tool_argument_shapes(shape):
+    message = assemble(_translate([*TOOL_ARGUMENT_SHAPES[shape], _frame(finish="tool_calls")]))
+    assert message["content"] == [
+        {"type": "tool_use", "id": "toolu_call_a", "name": "Read", "input": {"file_path": "/tmp/a"}}
+    ]
+    assert message["stop_reason"] == "tool_use"
+
+
 def test_stream_translator_text_only():
     frames = [_frame("Hel"), _frame("lo"), _frame(finish="stop", usage_={"prompt_tokens": 3, "completion_tokens": 2})]
     message = assemble(_translate(frames))

@@ -165,8 +165,10 @@ class StreamTranslator:
         self.output_tokens = 0
         self._new_tool_id = new_tool_id
         self._index = -1
-        self._open: str | None = None  # "text" or a tool key
+        self._open: object = None  # "text" or a tool key
         self._tools: dict[object, int] = {}
+        self._ids: dict[str, object] = {}  # tool call id -> its key, for fragments that carry only the id
+        self._arguments: dict[object, str] = {}  # arguments sent so far, per tool
         self._saw_tool = False
         self._finish: str | None = None
 
@@ -207,16 +209,28 @@ class StreamTranslator:
             self._finish = finish
         return out
 
+    def _tool_key(self, position: int, call: dict) -> object:
+        """Which tool a fragment continues: its index, else its id, else the tool being streamed."""
+        if call.get("index") is not None:
+            return ("index", call["index"])
+        if call.get("id"):
+            return self._ids.get(call["id"], ("id", call["id"]))
+        if self._open is not None and self._open != "text":
+            return self._open
+        return ("position", position)
+
     def _tool_fragment(self, position: int, call: dict) -> list[dict]:
         out: list[dict] = []
-        key = call.get("index", call.get("id") or position)
+        key = self._tool_key(position, call)
         function = call.get("function") or {}
         if key not in self._tools:
             out += self._close()
             self._index += 1
             self._tools[key] = self._index
-            self._open = f"tool:{key}"
+            self._open = key
             self._saw_tool = True
+            if call.get("id"):
+                self._ids[call["id"]] = key
             block = {
                 "type": "tool_use",
                 "id": tool_id(call.get("id"), self._new_tool_id()),
@@ -227,7 +241,13 @@ class StreamTranslator:
         arguments = function.get("arguments")
         if isinstance(arguments, dict):
             arguments = json.dumps(arguments, ensure_ascii=False)
-        if arguments and self._open == f"tool:{key}":
+        if not arguments or self._open != key:
+            return out
+        sent = self._arguments.get(key, "")
+        if sent and arguments.startswith(sent):  # a cumulative snapshot, or the whole text again at the end
+            arguments = arguments[len(sent) :]
+        if arguments:
+            self._arguments[key] = sent + arguments
             out.append(ev.block_delta(self._index, {"type": "input_json_delta", "partial_json": arguments}))
         return out
 
