@@ -481,6 +481,22 @@ def test_validation_message(stack, body, message):
     assert_envelope(response, 400, "invalid_request_error", message)
 
 
+def test_interleaved_thinking_lets_the_budget_exceed_max_tokens(stack):
+    """With the interleaved-thinking beta the budget spans the whole turn, tool calls included, so Anthropic
+    drops the budget < max_tokens rule; Claude Code sends that beta."""
+    body = message_body(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 4000})
+    with stack.http() as http:
+        plain = http.post("/v1/messages", json=body)
+        interleaved = http.post(
+            "/v1/messages",
+            json=body,
+            headers={"anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14"},
+        )
+    assert_envelope(plain, 400, "invalid_request_error", _BUDGET_DOCS)
+    assert interleaved.status_code == 200, interleaved.text
+    assert interleaved.json()["type"] == "message"
+
+
 def test_max_tokens_at_model_limit_passes_validation(stack):
     """The limit is inclusive: 64000 on claude-sonnet-4-5 is accepted (the counterpart of 64001)."""
     with stack.http() as http:

@@ -251,7 +251,10 @@ def _tool_choice(raw: Any, tools: list[dict]) -> dict | None:
     return raw
 
 
-def _thinking(raw: Any, max_tokens: int) -> dict | None:
+INTERLEAVED_THINKING = "interleaved-thinking-2025-05-14"  # lets the budget exceed max_tokens (it spans turns)
+
+
+def _thinking(raw: Any, max_tokens: int, interleaved: bool = False) -> dict | None:
     if raw is None:
         return None
     _check_tag(raw, "thinking", THINKING_TYPES)
@@ -263,7 +266,7 @@ def _thinking(raw: Any, max_tokens: int) -> dict | None:
             raise invalid_request("thinking.enabled.budget_tokens: Input should be a valid integer")
         if budget < 1024:
             raise invalid_request("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-        if budget >= max_tokens:
+        if budget >= max_tokens and not interleaved:
             raise invalid_request(
                 "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation "
                 "at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"
@@ -325,7 +328,7 @@ def validate_messages(body: dict, betas: tuple[str, ...] = ()) -> MessagesReques
     if metadata is not None and not isinstance(metadata, dict):
         raise invalid_request("metadata: Input should be a valid dictionary")
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
-    thinking = _thinking(body.get("thinking"), max_tokens)
+    thinking = _thinking(body.get("thinking"), max_tokens, INTERLEAVED_THINKING in betas)
     request = MessagesRequest(
         body=body,
         model=model,
