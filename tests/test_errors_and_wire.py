@@ -497,6 +497,20 @@ def test_interleaved_thinking_lets_the_budget_exceed_max_tokens(stack):
     assert interleaved.json()["type"] == "message"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prompt_over_the_context_window_is_refused_before_salesforce(make_stack, stream):
+    """The gateway's own estimate catches a prompt that cannot fit, with the text Claude Code compacts on."""
+    built = make_stack()
+    words = "lorem ipsum dolor sit amet " * 40_000  # ~1.1 MB: well over Sonnet 4.5's 200,000 tokens
+    with built.http() as http:
+        response = http.post("/v1/messages", json=message_body(messages=user(words), stream=stream))
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    used, limit = re.fullmatch(r"prompt is too long: (\d+) tokens > (\d+) maximum", message).groups()
+    assert int(limit) == 200_000 and int(used) > int(limit)
+    assert built.backend_requests("/ai/gpt/v1/model/") == [], "Salesforce was not asked"
+
+
 def test_max_tokens_at_model_limit_passes_validation(stack):
     """The limit is inclusive: 64000 on claude-sonnet-4-5 is accepted (the counterpart of 64001)."""
     with stack.http() as http:
@@ -814,6 +828,9 @@ def test_sse_headers(stack, surface):
     assert response.headers["content-type"].split(";")[0] == "text/event-stream"
     assert response.headers["cache-control"] == "no-cache"
     assert response.headers["x-accel-buffering"] == "no"
+    # httpx asked for gzip (Accept-Encoding); a compressed event stream is held back by proxies and clients.
+    assert "gzip" in response.request.headers["accept-encoding"]
+    assert "content-encoding" not in response.headers
     assert response.headers.get_list("request-id")[0].startswith("req_")
     assert len(response.headers.get_list("request-id")) == 1
 
