@@ -885,3 +885,35 @@ def test_wrong_client_key_is_refused_before_salesforce(make_stack):
     with pytest.raises(anthropic.AuthenticationError):
         client.messages.create(model=BEDROCK, max_tokens=50, messages=user("Should not pass"))
     assert keyed.backend_requests() == []
+
+
+MCP_TOOL = {
+    "name": "mcp__salesforce-dx-mcp-server__retrieve_metadata_from_the_connected_org_by_type",
+    "description": "A Claude Code MCP tool: 79 characters, more than OpenAI-style backends take (64)",
+    "input_schema": {"type": "object", "properties": {"type": {"type": "string"}}},
+}
+
+
+@streamed
+def test_long_mcp_tool_names_reach_gpt_shortened_and_come_back_whole(stack, client, stream):
+    """OpenAI-style backends take function names of at most 64 characters (Anthropic: 128); Claude Code's
+    MCP tools run longer. The model sees a stand-in; the client sees its own name, then sends it back."""
+    from gateway.translate.chat_generations import upstream_name
+
+    model, short = SURFACE_MODELS["chat_generations"], upstream_name(MCP_TOOL["name"])
+    assert short != MCP_TOOL["name"] and len(short) <= 64
+    prompt = f'Which objects? [[tool:{short} {{"type": "ApexClass"}}]]'
+    first, _ = ask(client, stream, model=model, max_tokens=200, tools=[MCP_TOOL], messages=user(prompt))
+    (call,) = tool_uses(first)
+    assert call.name == MCP_TOOL["name"]
+    assert call.input == {"type": "ApexClass"}
+    history = [
+        *user(prompt),
+        {"role": "assistant", "content": first.content},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "3 classes"}]},
+    ]
+    second, _ = ask(client, stream, model=model, max_tokens=200, tools=[MCP_TOOL], messages=history)
+    assert texts(second) == "Tool result: 3 classes"
+    sent = [json.loads(r["body"]) for r in stack.backend_requests("/ai/gpt/v1/chat/generations")][-2:]
+    assert all(t["function"]["name"] == short for body in sent for t in body["tools"])
+    assert MCP_TOOL["name"] not in json.dumps(sent), "the long name never reaches Salesforce"

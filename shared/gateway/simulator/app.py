@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections import deque
@@ -142,6 +143,9 @@ async def _after(delay: float, answer: Callable[[dict], Awaitable[Response]], bo
     if delay:
         await asyncio.sleep(delay)
     return await answer(body)
+
+
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Simulator:
@@ -530,6 +534,14 @@ class Simulator:
         for msg in messages:
             if msg.get("role") == "assistant" and "tool_calls" in msg:
                 raise SalesforceError(400, "Unrecognized field tool_calls; use tool_invocations")
+        # OpenAI's rule for function names, in tools and in the calls of earlier turns.
+        calls = [c for m in messages if m.get("role") == "assistant" for c in m.get("tool_invocations") or []]
+        for where, item in [("tools", t) for t in body.get("tools") or []] + [("tool_invocations", c) for c in calls]:
+            name = (item.get("function") or {}).get("name")
+            if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
+                raise SalesforceError(
+                    400, f"Invalid '{where}.function.name': string does not match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
+                )
         settings = body.get("generation_settings") or {}
         turn = _plain_turn([m for m in messages if m.get("role") != "system"])
         found = directives(turn)

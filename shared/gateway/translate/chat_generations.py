@@ -8,7 +8,9 @@ Anthropic events with :class:`StreamTranslator`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable
 
 from ..anthropic import events as ev
@@ -27,6 +29,25 @@ FINISH_REASONS = {
     "content_filter": "refusal",
 }
 TOOL_MODES = {"auto": "auto", "any": "required", "tool": "required", "none": "none"}
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI-style function names may be
+
+
+def upstream_name(name: str) -> str:
+    """The tool's name as sent upstream: itself when OpenAI-style backends accept it; otherwise (Claude
+    Code's MCP tools run past 64 characters) a shortened, deterministic stand-in."""
+    if FUNCTION_NAME.match(name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:55] + "_" + digest
+
+
+def original_names(request: MessagesRequest) -> dict[str, str]:
+    """Upstream name -> the client's name, for every tool name this request can see come back."""
+    names = {t["name"] for t in request.tools if isinstance(t.get("name"), str)}
+    for msg in request.messages:
+        if msg["role"] == "assistant":
+            names.update(b["name"] for b in msg["content"] if b.get("type") == "tool_use")
+    return {upstream_name(n): n for n in names if upstream_name(n) != n}
 
 
 def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
@@ -64,7 +85,7 @@ def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
             {
                 "type": "function",
                 "function": {
-                    "name": t["name"],
+                    "name": upstream_name(t["name"]),
                     "description": t.get("description", ""),
                     "parameters": t.get("input_schema") or {"type": "object"},
                 },
@@ -74,7 +95,7 @@ def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
         choice = request.tool_choice or {"type": "auto"}
         config: dict = {"mode": TOOL_MODES[choice["type"]]}
         if choice["type"] == "tool":
-            config["allowed_tools"] = [{"name": choice["name"]}]
+            config["allowed_tools"] = [{"name": upstream_name(choice["name"])}]
         body["tool_config"] = config
     return body
 
@@ -86,7 +107,10 @@ def _assistant_turn(blocks: list[dict]) -> dict:
         {
             "id": b["id"],
             "type": "function",
-            "function": {"name": b["name"], "arguments": json.dumps(b.get("input", {}), ensure_ascii=False)},
+            "function": {
+                "name": upstream_name(b["name"]),
+                "arguments": json.dumps(b.get("input", {}), ensure_ascii=False),
+            },
         }
         for b in blocks
         if b.get("type") == "tool_use"
@@ -123,6 +147,10 @@ def _usage_numbers(parameters: dict) -> tuple[int | None, int | None]:
     return usage.get("prompt_tokens"), usage.get("completion_tokens")
 
 
+def _name(upstream: str, names: dict[str, str] | None) -> str:
+    return names.get(upstream, upstream) if names else upstream
+
+
 def _stop_reason(finish: str | None, saw_tool: bool) -> str:
     """``tool_use`` exactly when a tool_use block exists: a client told to run a tool that is not there
     stalls (seen as ``finish_reason: tool_calls`` with no tool call)."""
@@ -132,7 +160,14 @@ def _stop_reason(finish: str | None, saw_tool: bool) -> str:
     return "end_turn" if reason == "tool_use" else reason
 
 
-def from_response(body: dict, message_id: str, model: str, input_estimate: int, new_tool_id: Callable[[], str]) -> dict:
+def from_response(
+    body: dict,
+    message_id: str,
+    model: str,
+    input_estimate: int,
+    new_tool_id: Callable[[], str],
+    names: dict[str, str] | None = None,
+) -> dict:
     generation, parameters = _generation(body)
     content: list[dict] = []
     text = generation.get("content") or ""
@@ -144,7 +179,7 @@ def from_response(body: dict, message_id: str, model: str, input_estimate: int, 
             {
                 "type": "tool_use",
                 "id": tool_id(call.get("id"), new_tool_id()),
-                "name": function.get("name", ""),
+                "name": _name(function.get("name", ""), names),
                 "input": _arguments(function.get("arguments")),
             }
         )
@@ -158,8 +193,16 @@ def from_response(body: dict, message_id: str, model: str, input_estimate: int, 
 class StreamTranslator:
     """Turns chat/generations stream frames into Anthropic events, one request at a time."""
 
-    def __init__(self, message_id: str, model: str, input_estimate: int, new_tool_id: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        message_id: str,
+        model: str,
+        input_estimate: int,
+        new_tool_id: Callable[[], str],
+        names: dict[str, str] | None = None,
+    ) -> None:
         self.message_id = message_id
+        self._names = names
         self.model = model
         self.input_tokens = input_estimate
         self.output_tokens = 0
@@ -234,7 +277,7 @@ class StreamTranslator:
             block = {
                 "type": "tool_use",
                 "id": tool_id(call.get("id"), self._new_tool_id()),
-                "name": function.get("name", ""),
+                "name": _name(function.get("name", ""), self._names),
                 "input": {},
             }
             out.append(ev.block_start(self._index, block))

@@ -22,7 +22,8 @@ class ChatGenerationsSurface(Surface):
         body = await self.client.post_json("/ai/gpt/v1/chat/generations", payload, call.context)
         if not isinstance(body, dict):
             raise GatewayError("api_error", "Salesforce returned an unexpected answer", status=500, backend=True)
-        message = cg.from_response(body, call.message_id, call.model, call.input_estimate, ids.tool_use_id)
+        names = cg.original_names(call.request)
+        message = cg.from_response(body, call.message_id, call.model, call.input_estimate, ids.tool_use_id, names)
         if not message["content"] and message["stop_reason"] == "end_turn" and not call.request.stop_sequences:
             # Seen upstream: "stop" with nothing generated. A retryable 529, not an empty turn that the
             # client would send back and have refused ("all messages must have non-empty content").
@@ -32,7 +33,8 @@ class ChatGenerationsSurface(Surface):
 
     async def stream(self, call: Call) -> AsyncIterator[dict]:
         payload = cg.to_request(call.request, call.entry.salesforce_model)
-        translator = cg.StreamTranslator(call.message_id, call.model, call.input_estimate, ids.tool_use_id)
+        names = cg.original_names(call.request)
+        translator = cg.StreamTranslator(call.message_id, call.model, call.input_estimate, ids.tool_use_id, names)
         async with self.client.post_stream("/ai/gpt/v1/chat/generations/stream", payload, call.context) as response:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 detail = backend_message(await response.aread())
