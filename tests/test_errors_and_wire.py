@@ -463,6 +463,26 @@ VALIDATION_CASES = [
         message_body(max_tokens=4000, temperature=0.5, thinking={"type": "enabled", "budget_tokens": 1024}),
         "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode",
     ),
+    (
+        "top-k-with-thinking",
+        message_body(max_tokens=4000, top_k=5, thinking={"type": "enabled", "budget_tokens": 1024}),
+        "`top_k` may not be set when thinking is enabled or in adaptive mode",
+    ),
+    (
+        "top-p-below-0.95-with-thinking",
+        message_body(max_tokens=4000, top_p=0.9, thinking={"type": "enabled", "budget_tokens": 1024}),
+        "`top_p` must be between 0.95 and 1 when thinking is enabled or in adaptive mode",
+    ),
+    (
+        "forced-tool-with-thinking",
+        message_body(
+            max_tokens=4000,
+            tools=[WEATHER_TOOL],
+            tool_choice={"type": "any"},
+            thinking={"type": "enabled", "budget_tokens": 1024},
+        ),
+        "Thinking may not be enabled when tool_choice forces tool use.",
+    ),
     ("temperature-out-of-range", message_body(temperature=2), "temperature: range: 0..1"),
     (
         "max-tokens-above-model-limit",
