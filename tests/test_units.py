@@ -33,7 +33,7 @@ from gateway.simulator.app import SimulatorConfig
 from gateway.simulator.eventstream import chunk_frame, encode_frame, exception_frame
 from gateway.simulator.tokens import TokenMint
 from gateway.tokens import count_request, image_size, image_tokens, text_tokens
-from gateway.translate import bedrock
+from gateway.translate import bedrock, models_api
 from gateway.translate import chat_generations as cg
 from gateway.translate.limits import apply_limits
 
@@ -1169,3 +1169,41 @@ def test_chunk_text_preserves_text():
         pieces = list(chunk_text(text))
         assert "".join(pieces) == text
         assert all(pieces)
+
+
+# --- Models API answers ------------------------------------------------------------------------------
+
+MODELS_API_ANSWERS = {
+    "chat-generations with OpenAI-style usage": (
+        {
+            "generationDetails": {
+                "generations": [{"role": "assistant", "content": "Hello"}],
+                "parameters": {"usage": {"prompt_tokens": 7, "completion_tokens": 2}},
+            }
+        },
+        ("Hello", 7, 2),
+    ),
+    "chat-generations with Salesforce's token-count names": (
+        {
+            "generationDetails": {
+                "generations": [{"content": "Hi"}],
+                "parameters": {"usage": {"inputTokenCount": 5, "outputTokenCount": 1}},
+            }
+        },
+        ("Hi", 5, 1),
+    ),
+    "the /generations shape (generation.generatedText)": (
+        {"id": "x", "generation": {"id": "g", "generatedText": "From generations"}},
+        ("From generations", None, None),
+    ),
+    "counts that are not integers are unknown, not trusted": (
+        {"generationDetails": {"generations": [{"content": "x"}], "parameters": {"usage": {"prompt_tokens": "7"}}}},
+        ("x", None, None),
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", MODELS_API_ANSWERS)
+def test_models_api_answer_shapes(shape):
+    body, expected = MODELS_API_ANSWERS[shape]
+    assert models_api.parse_response(body) == expected
