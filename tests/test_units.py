@@ -24,7 +24,7 @@ import pytest
 from gateway.anthropic.errors import GatewayError
 from gateway.anthropic.events import chunk_text, events_from_message, usage
 from gateway.anthropic.validation import validate_count_tokens, validate_messages
-from gateway.routing.model_map import SURFACES, ModelMap, ModelMapError
+from gateway.routing.model_map import SURFACES, ModelMap, ModelMapError, default_map_bytes
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.errors import CallContext, backend_message, map_status
 from gateway.salesforce.eventstream import decode
@@ -35,6 +35,7 @@ from gateway.simulator.tokens import TokenMint
 from gateway.tokens import count_request, image_size, image_tokens, text_tokens
 from gateway.translate import bedrock, models_api
 from gateway.translate import chat_generations as cg
+from gateway.translate.bedrock import MIN_THINKING_BUDGET
 from gateway.translate.limits import apply_limits
 
 # --- shared helpers -----------------------------------------------------------------------------
@@ -755,6 +756,52 @@ def test_bedrock_to_request_no_betas_no_key():
     assert "system" not in body
     assert body["temperature"] == 0.5
     assert body["top_k"] == 5
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "effort", "expected"),
+    [
+        (64000, "high", {"type": "enabled", "budget_tokens": 51200}),
+        (64000, "medium", {"type": "enabled", "budget_tokens": 32000}),
+        (64000, "low", {"type": "enabled", "budget_tokens": 16000}),
+        (64000, None, {"type": "enabled", "budget_tokens": 51200}),
+        (2000, "low", {"type": "enabled", "budget_tokens": 1024}),  # never under the minimum budget
+        (1025, "high", {"type": "enabled", "budget_tokens": 1024}),  # and always under max_tokens
+        (1024, "high", None),  # no room for thinking at all: none
+    ],
+)
+def test_adaptive_thinking_becomes_a_budget_on_older_models(max_tokens, effort, expected):
+    fields = {"output_config": {"effort": effort}} if effort else {}
+    request = _request(model="claude-opus-4-5", max_tokens=max_tokens, thinking={"type": "adaptive"}, **fields)
+    body = bedrock.to_request(request, adaptive_thinking=False)
+    assert body.get("thinking") == expected
+    if expected:
+        assert MIN_THINKING_BUDGET <= expected["budget_tokens"] < max_tokens
+
+
+def test_thinking_passes_unchanged_where_the_model_takes_it():
+    adaptive = _request(model="claude-opus-4-5", max_tokens=4000, thinking={"type": "adaptive"})
+    assert bedrock.to_request(adaptive, adaptive_thinking=True)["thinking"] == {"type": "adaptive"}
+    enabled = _request(model="claude-opus-4-5", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2000})
+    assert bedrock.to_request(enabled, adaptive_thinking=False)["thinking"] == {
+        "type": "enabled",
+        "budget_tokens": 2000,
+    }
+    disabled = _request(model="claude-opus-4-5", max_tokens=4000, thinking={"type": "disabled"})
+    assert bedrock.to_request(disabled, adaptive_thinking=False)["thinking"] == {"type": "disabled"}
+
+
+def test_model_map_entries_say_which_take_adaptive_thinking():
+    doc = {
+        "models": [
+            {"id": "new", "salesforce_model": "sfdc_ai__N", "surface": "bedrock_invoke", "adaptive_thinking": True},
+            {"id": "old", "salesforce_model": "sfdc_ai__O", "surface": "bedrock_invoke"},
+        ]
+    }
+    found = ModelMap.from_json(json.dumps(doc))
+    assert found.find("new").adaptive_thinking is True
+    assert found.find("old").adaptive_thinking is False
+    assert not any(e.adaptive_thinking for e in ModelMap.from_json(default_map_bytes()).entries)
 
 
 def test_bedrock_relabel_events():

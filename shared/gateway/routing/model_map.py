@@ -38,6 +38,9 @@ class ModelEntry:
     max_output_tokens: int = 8192
     aliases: tuple[str, ...] = ()
     listed: bool = True
+    # Whether the serving model takes thinking {"type": "adaptive"} (Claude 4.6 and later); older ones
+    # get it as {"type": "enabled"} with a budget. Claude Code sends "adaptive" for the ids it sees as new.
+    adaptive_thinking: bool = False
 
     def info(self, model_id: str | None = None) -> dict:
         """Anthropic's ModelInfo for this entry."""
@@ -90,6 +93,7 @@ class ModelMap:
                     max_output_tokens=int(raw.get("max_output_tokens", 8192)),
                     aliases=tuple(raw.get("aliases", ())),
                     listed=bool(raw.get("listed", True)),
+                    adaptive_thinking=bool(raw.get("adaptive_thinking", False)),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ModelMapError(f"models[{i}]: {exc!r}") from None

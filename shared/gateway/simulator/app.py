@@ -62,6 +62,8 @@ class SimulatorConfig:
     signing_secret: bytes = field(default_factory=lambda: uuid.uuid4().bytes)
     # When set, the OAuth endpoint fails with this HTTP status (tests flip it at run time).
     oauth_fail_status: int | None = None
+    # Bedrock models that take thinking {"type": "adaptive"} (Claude 4.6 and later); the others refuse it.
+    adaptive_thinking_models: frozenset[str] = frozenset()
     # Salesforce model name -> seconds every call to it takes before anything else happens.
     slow_models: dict[str, float] = field(default_factory=dict)
 
@@ -354,7 +356,7 @@ class Simulator:
         return await self._handle(request, model, answer)
 
     # --- LLM Gateway: Bedrock-style invoke --------------------------------------------------------
-    def _bedrock_reply(self, body: dict) -> tuple[Reply, Directives]:
+    def _bedrock_reply(self, body: dict, model: str) -> tuple[Reply, Directives]:
         if body.get("anthropic_version") != "bedrock-2023-05-31":
             raise SalesforceError(400, "anthropic_version: must be bedrock-2023-05-31")
         for forbidden in ("model", "stream"):
@@ -375,6 +377,12 @@ class Simulator:
         if error := _error_for(found, turn, self.attempts):
             raise error
         thinking = body.get("thinking") or {}
+        if thinking.get("type") == "adaptive" and model not in self.config.adaptive_thinking_models:
+            raise SalesforceError(
+                400,
+                "thinking.type: Input tag 'adaptive' found using 'type' does not match any of the expected tags: "
+                "'disabled', 'enabled'",
+            )
         reply = plan_reply(
             turn,
             found,
@@ -399,7 +407,7 @@ class Simulator:
 
     async def bedrock_invoke(self, request: Request) -> Response:
         async def answer(body: dict) -> Response:
-            reply, found = self._bedrock_reply(body)
+            reply, found = self._bedrock_reply(body, request.path_params["model"])
             await self._pause(found)
             if fault := await self._json_fault(found):
                 return fault
@@ -420,7 +428,7 @@ class Simulator:
 
     async def bedrock_stream(self, request: Request) -> Response:
         async def answer(body: dict) -> Response:
-            reply, found = self._bedrock_reply(body)
+            reply, found = self._bedrock_reply(body, request.path_params["model"])
             if fault := self._stream_fault(found, eventstream.MEDIA_TYPE):
                 return fault
             if found.fault == "overflow-in-stream":  # Bedrock's own words, as the stream's only frame

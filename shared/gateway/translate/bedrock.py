@@ -27,7 +27,30 @@ BEDROCK_BETAS = frozenset(
 )
 
 
-def to_request(request: MessagesRequest) -> dict:
+MIN_THINKING_BUDGET = 1024
+# Share of max_tokens given to thinking when "adaptive" becomes "enabled", by the client's effort.
+EFFORT_SHARE = {"low": 0.25, "medium": 0.5, "high": 0.8, "max": 0.9}
+
+
+def thinking_for(request: MessagesRequest, adaptive_ok: bool) -> dict | None:
+    """The thinking setting the serving model takes.
+
+    ``adaptive`` exists from Claude 4.6; an older model serving a newer id (Claude Code sends adaptive
+    for ``claude-opus-5-5``) gets ``enabled`` with a budget from the client's ``output_config.effort``,
+    or no thinking when ``max_tokens`` leaves no room for the minimum budget.
+    """
+    thinking = request.thinking
+    if thinking is None or thinking.get("type") != "adaptive" or adaptive_ok:
+        return thinking
+    effort = (request.body.get("output_config") or {}).get("effort")
+    share = EFFORT_SHARE.get(effort if isinstance(effort, str) else "", 0.8)
+    budget = min(max(int(request.max_tokens * share), MIN_THINKING_BUDGET), request.max_tokens - 1)
+    if budget < MIN_THINKING_BUDGET:
+        return None
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def to_request(request: MessagesRequest, adaptive_thinking: bool = False) -> dict:
     body: dict = {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": request.max_tokens}
     if request.system:
         body["system"] = request.system
@@ -38,8 +61,9 @@ def to_request(request: MessagesRequest) -> dict:
         value = request.body.get(name)
         if value is not None:
             body[name] = value
-    if request.thinking is not None:
-        body["thinking"] = request.thinking
+    thinking = thinking_for(request, adaptive_thinking)
+    if thinking is not None:
+        body["thinking"] = thinking
     if request.tools:
         body["tools"] = [{k: v for k, v in tool.items() if k in TOOL_FIELDS} for tool in request.tools]
     betas = [b for b in request.betas if b in BEDROCK_BETAS]

@@ -23,14 +23,16 @@ class BedrockInvokeSurface(Surface):
         return f"/ai/gpt/v1/model/{call.entry.salesforce_model}/{suffix}"
 
     async def create(self, call: Call) -> dict:
-        body = await self.client.post_json(self._path(call, "invoke"), bedrock.to_request(call.request), call.context)
+        payload = bedrock.to_request(call.request, call.entry.adaptive_thinking)
+        body = await self.client.post_json(self._path(call, "invoke"), payload, call.context)
         if not isinstance(body, dict) or body.get("type") == "error" or "content" not in body:
             raise GatewayError("api_error", "Salesforce returned an answer without content", status=500, backend=True)
         return bedrock.relabel_message(body, call.message_id, call.model)
 
     async def stream(self, call: Call) -> AsyncIterator[dict]:
         path = self._path(call, "invoke-with-response-stream")
-        async with self.client.post_stream(path, bedrock.to_request(call.request), call.context) as response:
+        payload = bedrock.to_request(call.request, call.entry.adaptive_thinking)
+        async with self.client.post_stream(path, payload, call.context) as response:
             if not response.headers.get("content-type", "").startswith(eventstream.MEDIA_TYPE):
                 # Seen under load: a 200 whose body is an error, not an event stream.
                 detail = backend_message(await response.aread())
