@@ -199,3 +199,26 @@ def test_a_model_map_that_cannot_be_loaded_is_a_plain_500(aws, make_stack):
                 "message": "The gateway's model map could not be loaded",
             }
             assert response.headers["request-id"]
+
+
+def test_a_bad_document_in_ssm_keeps_the_loaded_map(aws, deployment, caplog):
+    clock = Clock(1000.0)
+    source = SSMModelMapSource(deployment.parameter, max_age=60, clock=clock)
+    loaded = asyncio.run(source.aget())
+    broken = {"models": [{"id": "claude-x", "surface": "bedrock_invoke"}]}  # no salesforce_model
+    aws.client("ssm").put_parameter(Name=deployment.parameter, Value=json.dumps(broken), Overwrite=True)
+    clock.now += 61
+    with caplog.at_level("WARNING", logger="gateway"):
+        assert asyncio.run(source.aget()) is loaded, "an operator's typo must not take routing down"
+    assert "model map: refresh failed (ModelMapError" in caplog.text
+
+
+def test_concurrent_requests_share_one_failing_first_read(aws):
+    source = SlowSSM("/sf-anthropic-gateway/never-created-either/model-map", max_age=60)
+
+    async def scenario() -> list:
+        return await asyncio.gather(*(source.aget() for _ in range(10)), return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(o, Exception) for o in outcomes)
+    assert source.reads == 1, "a store that is down is asked once for all the requests waiting on it"

@@ -483,6 +483,11 @@ VALIDATION_CASES = [
         ),
         "Thinking may not be enabled when tool_choice forces tool use.",
     ),
+    (
+        "output-config-not-an-object",
+        message_body(max_tokens=4000, output_config="high", thinking={"type": "adaptive"}),
+        "output_config: Input should be a valid dictionary",
+    ),
     ("temperature-out-of-range", message_body(temperature=2), "temperature: range: 0..1"),
     (
         "max-tokens-above-model-limit",

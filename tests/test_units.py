@@ -25,6 +25,7 @@ from gateway.anthropic.errors import GatewayError
 from gateway.anthropic.events import chunk_text, events_from_message, usage
 from gateway.anthropic.validation import validate_count_tokens, validate_messages
 from gateway.routing.model_map import SURFACES, ModelMap, ModelMapError, default_map_bytes
+from gateway.routing.verification import ModelVerifier
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.errors import CallContext, backend_message, map_status
 from gateway.salesforce.eventstream import decode
@@ -32,6 +33,7 @@ from gateway.salesforce.oauth import TokenProvider, jwt_expiry
 from gateway.simulator.app import SimulatorConfig
 from gateway.simulator.eventstream import chunk_frame, encode_frame, exception_frame
 from gateway.simulator.tokens import TokenMint
+from gateway.stores.base import VerificationCache
 from gateway.tokens import count_request, image_size, image_tokens, text_tokens
 from gateway.translate import bedrock, models_api
 from gateway.translate import chat_generations as cg
@@ -596,6 +598,21 @@ def _translate(frames: list[dict]) -> list[dict]:
     return events + translator.finish()
 
 
+def test_stream_translator_keeps_parallel_calls_without_index_or_id_apart():
+    frames = [
+        _frame(
+            calls=[
+                {"function": {"name": "a", "arguments": '{"x": 1}'}},
+                {"function": {"name": "b", "arguments": '{"y": 2}'}},
+            ]
+        ),
+        _frame(calls=[{"function": {"name": "c", "arguments": '{"z": 3}'}}]),  # a new call: the open one is whole
+        _frame(finish="tool_calls"),
+    ]
+    message = assemble(_translate(frames))
+    assert [(b["name"], b["input"]) for b in message["content"]] == [("a", {"x": 1}), ("b", {"y": 2}), ("c", {"z": 3})]
+
+
 def test_stream_translator_tool_calls_finish_without_a_tool_is_end_turn():
     events = _translate([_frame("Nothing to call."), _frame(finish="tool_calls")])
     assert [e["type"] for e in events if e["type"].startswith("content_block")] == [
@@ -685,6 +702,12 @@ TOOL_ARGUMENT_SHAPES = {
         _frame(calls=[{"index": 0, "function": {"arguments": {"file_path": "/tmp/a"}}}]),
     ],
 }
+
+
+TOOL_ARGUMENT_SHAPES["the name repeated on every fragment"] = [
+    _frame(calls=[{"id": "call_a", "function": {"name": "Read", "arguments": '{"file_path": '}}]),
+    _frame(calls=[{"function": {"name": "Read", "arguments": '"/tmp/a"}'}}]),
+]
 
 
 @pytest.mark.parametrize("shape", TOOL_ARGUMENT_SHAPES)
@@ -911,6 +934,14 @@ def test_eventstream_exception_frame(exception, error_type, status):
     assert error.error_type == error_type
     assert error.status == status
     assert "Too many tokens, please wait." in error.message
+
+
+def test_eventstream_exception_with_a_message_that_is_not_text():
+    headers = {":exception-type": "validationException", ":message-type": "exception"}
+    data = encode_frame(headers, json.dumps({"message": {"detail": "nested"}}).encode())
+    _, error = _decode_until_error(data, 5)
+    assert error.error_type == "invalid_request_error"
+    assert "nested" in error.message
 
 
 def test_eventstream_validation_overflow_keeps_message():
@@ -1254,3 +1285,28 @@ MODELS_API_ANSWERS = {
 def test_models_api_answer_shapes(shape):
     body, expected = MODELS_API_ANSWERS[shape]
     assert models_api.parse_response(body) == expected
+
+
+class SlowCache(VerificationCache):
+    """A verification store that answers in 0.3 s a read (DynamoDB from a cold container): all verified."""
+
+    blocking = True
+
+    def _read(self, key: str) -> tuple[bool, float] | None:
+        time.sleep(0.3)
+        return True, time.time() + 3600
+
+    def _write(self, key: str, ok: bool, expires_at: float) -> None:
+        raise AssertionError("nothing needed probing")
+
+
+def test_the_listing_budget_is_for_probes_not_for_reading_the_cache():
+    entries = ModelMap.from_json(default_map_bytes()).listed()
+
+    async def never_probed(entry):
+        raise AssertionError(f"{entry.id} was cached")
+
+    verifier = ModelVerifier(SlowCache(), never_probed)
+    # Slow cache reads (a few worker threads for a dozen models) take longer than the budget; all still count.
+    listed = asyncio.run(verifier.available(entries, budget=0.1))
+    assert listed == entries

@@ -324,9 +324,9 @@ def validate_messages(body: dict, betas: tuple[str, ...] = ()) -> MessagesReques
     top_k = body.get("top_k")
     if top_k is not None and (not _is_int(top_k) or top_k < 0):
         raise invalid_request("top_k: Input should be a non-negative integer")
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise invalid_request("metadata: Input should be a valid dictionary")
+    for name in ("metadata", "output_config"):
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            raise invalid_request(f"{name}: Input should be a valid dictionary")
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
     thinking = _thinking(body.get("thinking"), max_tokens, INTERLEAVED_THINKING in betas)
     request = MessagesRequest(

@@ -28,12 +28,14 @@ class ModelVerifier:
         return f"{entry.surface}/{entry.salesforce_model}"
 
     async def is_available(self, entry: ModelEntry) -> bool:
+        cached = await self._cache_get(self.key(entry))
+        return cached if cached is not None else await self._verify(entry)
+
+    async def _verify(self, entry: ModelEntry) -> bool:
+        """Probe, once per model however many callers ask at once, and remember a definite answer."""
         key = self.key(entry)
-        cached = await self._cache_get(key)
-        if cached is not None:
-            return cached
         pending = self._inflight.get(key)
-        if pending is not None:  # one probe per model, however many callers ask at once
+        if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
@@ -53,23 +55,26 @@ class ModelVerifier:
     async def available(self, entries: list[ModelEntry], budget: float | None = None) -> list[ModelEntry]:
         """The entries that answer, in the given order; distinct models are probed concurrently.
 
-        With a ``budget`` (seconds), models whose probe has not answered by then are left out of this
-        answer while their probes go on, so the next listing has them: Claude Code gives model discovery
-        3 s, and one slow Salesforce model must not cost it the whole list.
+        The cache is read first, outside any budget. With a ``budget`` (seconds), models whose probe has not
+        answered by then are left out of this answer: Claude Code gives model discovery 3 s, and one slow
+        Salesforce model must not cost it the whole list. Their probes go on while the process runs (under
+        uvicorn at once; in a Lambda container during its next invocations), so a later listing has them.
         """
-        checks = [asyncio.ensure_future(self.is_available(e)) for e in entries]
-        if not checks:
-            return []
-        done, pending = await asyncio.wait(checks, timeout=budget)
-        for check in pending:
-            self._background.add(check)
-            check.add_done_callback(self._forget)
-        return [e for e, check in zip(entries, checks, strict=True) if check in done and check.result()]
+        cached = await asyncio.gather(*(self._cache_get(self.key(e)) for e in entries))
+        probes = {i: asyncio.ensure_future(self._verify(e)) for i, e in enumerate(entries) if cached[i] is None}
+        done: set = set()
+        if probes:
+            done, pending = await asyncio.wait(probes.values(), timeout=budget)
+            for probe in pending:
+                self._background.add(probe)
+                probe.add_done_callback(self._forget)
+        answers = [c if c is not None else (probes[i] in done and probes[i].result()) for i, c in enumerate(cached)]
+        return [e for e, ok in zip(entries, answers, strict=True) if ok]
 
-    def _forget(self, check: asyncio.Future) -> None:
-        self._background.discard(check)
-        if not check.cancelled():
-            check.exception()  # retrieved: a late failure is not worth a "never retrieved" warning
+    def _forget(self, probe: asyncio.Future) -> None:
+        self._background.discard(probe)
+        if not probe.cancelled():
+            probe.exception()  # retrieved: a late failure is not worth a "never retrieved" warning
 
     async def _cache_get(self, key: str) -> bool | None:
         if self.cache.blocking:

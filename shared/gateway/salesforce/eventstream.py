@@ -30,7 +30,7 @@ EXCEPTION_TYPES = {
 
 def exception_error(exception_type: str, payload: bytes, ctx: CallContext | None = None) -> GatewayError:
     try:
-        message = json.loads(payload).get("message") or exception_type
+        message = str(json.loads(payload).get("message") or exception_type)
     except (ValueError, AttributeError):
         message = payload.decode("utf-8", "replace")[:500] or exception_type
     error_type = EXCEPTION_TYPES.get(exception_type, "api_error")

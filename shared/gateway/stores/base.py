@@ -31,7 +31,7 @@ class ModelMapSource(ABC):
         self._cached: ModelMap | None = None
         self._raw: str | bytes | None = None
         self._loaded_at = 0.0
-        self._refreshing = asyncio.Lock()
+        self._pending: asyncio.Future[ModelMap] | None = None  # the read under way, shared by its callers
 
     @abstractmethod
     def _fetch(self) -> str | bytes:
@@ -46,15 +46,15 @@ class ModelMapSource(ABC):
         now = self._clock()
         try:
             raw = fetch()
+            if self._cached is None or raw != self._raw:  # re-parse only when the document changed
+                parsed = ModelMap.from_json(raw)  # a bad document is a failed refresh too
+                self._cached, self._raw = parsed, raw
         except Exception as exc:
             if self._cached is None:
                 raise
             log.warning("model map: refresh failed (%s: %s); keeping the map loaded before", type(exc).__name__, exc)
             self._loaded_at = now - self.max_age + RETRY_AFTER_FAILED_REFRESH
             return self._cached
-        if self._cached is None or raw != self._raw:  # re-parse only when the document changed
-            self._cached = ModelMap.from_json(raw)
-            self._raw = raw
         self._loaded_at = now
         return self._cached
 
@@ -62,17 +62,24 @@ class ModelMapSource(ABC):
         return self._fresh() or self._store(self._fetch)
 
     async def aget(self) -> ModelMap:
-        """As ``get``, without blocking the event loop on the store; concurrent callers share one read."""
+        """As ``get``, without blocking the event loop on the store; concurrent callers share one read,
+        and its failure: a store that is down is asked once, not once per waiting request."""
         cached = self._fresh()
         if cached is not None:
             return cached
         if not self.blocking:
             return self._store(self._fetch)
-        async with self._refreshing:
-            cached = self._fresh()
-            if cached is not None:
-                return cached
-            return await asyncio.to_thread(self._store, self._fetch)
+        pending = self._pending
+        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+            pending = self._pending = asyncio.ensure_future(asyncio.to_thread(self._store, self._fetch))
+            pending.add_done_callback(self._read_done)
+        return await asyncio.shield(pending)
+
+    def _read_done(self, read: asyncio.Future) -> None:
+        if self._pending is read:
+            self._pending = None
+        if not read.cancelled():
+            read.exception()  # retrieved: every waiter has it already
 
 
 class VerificationCache(ABC):

@@ -42,7 +42,8 @@ def thinking_for(request: MessagesRequest, adaptive_ok: bool) -> dict | None:
     thinking = request.thinking
     if thinking is None or thinking.get("type") != "adaptive" or adaptive_ok:
         return thinking
-    effort = (request.body.get("output_config") or {}).get("effort")
+    config = request.body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
     share = EFFORT_SHARE.get(effort if isinstance(effort, str) else "", 0.8)
     budget = min(max(int(request.max_tokens * share), MIN_THINKING_BUDGET), request.max_tokens - 1)
     if budget < MIN_THINKING_BUDGET:

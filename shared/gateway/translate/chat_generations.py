@@ -147,6 +147,14 @@ def _usage_numbers(parameters: dict) -> tuple[int | None, int | None]:
     return usage.get("prompt_tokens"), usage.get("completion_tokens")
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _name(upstream: str, names: dict[str, str] | None) -> str:
     return names.get(upstream, upstream) if names else upstream
 
@@ -253,14 +261,20 @@ class StreamTranslator:
         return out
 
     def _tool_key(self, position: int, call: dict) -> object:
-        """Which tool a fragment continues: its index, else its id, else the tool being streamed."""
+        """Which tool a fragment belongs to: its index, else its id; a fragment with neither continues the
+        tool being streamed, unless it names a tool of its own (a new call, e.g. the second in a frame)."""
         if call.get("index") is not None:
             return ("index", call["index"])
         if call.get("id"):
             return self._ids.get(call["id"], ("id", call["id"]))
-        if self._open is not None and self._open != "text":
-            return self._open
-        return ("position", position)
+        open_tool = self._open if self._open not in (None, "text") else None
+        if open_tool is not None and position == 0:
+            named = bool((call.get("function") or {}).get("name"))
+            # A name on a fragment means a new call only once the open one's arguments are whole JSON
+            # (some upstreams repeat the name on every fragment).
+            if not named or not _is_json(self._arguments.get(open_tool, "")):
+                return open_tool
+        return ("anonymous", self._index + 1)
 
     def _tool_fragment(self, position: int, call: dict) -> list[dict]:
         out: list[dict] = []
