@@ -14,6 +14,8 @@ import anthropic
 import httpx
 import pytest
 
+from gateway.serving import bind
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,15 +24,10 @@ def _env(port: int) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT / "shared"), "PORT": str(port), "LOG_LEVEL": "INFO"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served() -> Iterator[tuple[str, subprocess.Popen]]:
-    port = _free_port()
+    with bind() as sock:  # a port free now, for the server to take
+        port = sock.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.serve"],
         env=_env(port),

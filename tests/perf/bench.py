@@ -41,7 +41,7 @@ SF_MODEL = "sfdc_ai__DefaultBedrockAnthropicClaudeBench"
 STREAM_CHUNKS = 200
 STREAM_PACE = 0.005  # seconds between backend chunks
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "bench", "content-type": "application/json"}
-TIMEOUT = httpx.Timeout(30).as_dict()  # per call; the whole run is bounded by TIME_LIMIT
+CALL_TIMEOUT = 30.0  # seconds per call; the whole run is bounded by TIME_LIMIT
 TIME_LIMIT = 900  # seconds for a full run (about 4 minutes is normal)
 
 
@@ -139,24 +139,19 @@ def proxy_app(backend_url: str):
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from gateway.salesforce.pool import ConnectionPool
+    from gateway.salesforce.transport import Transport
+    from gateway.settings import Settings
 
-    pool = ConnectionPool()
-    upstream = httpx.URL(backend_url)
+    http = Transport(Settings())  # the gateway's own way out: the same pool and timeouts
 
     async def forward(request: Request) -> Response:
-        outbound = httpx.Request(
+        response = await http.send(
             "POST",
-            upstream.copy_with(path=request.url.path),
-            content=await request.body(),
+            backend_url + request.url.path,
             headers={"authorization": request.headers.get("authorization", ""), "content-type": "application/json"},
+            content=await request.body(),
         )
-        response = await pool.handle_async_request(outbound)
-        try:
-            body = await response.aread()
-        finally:
-            await response.aclose()
-        return Response(body, status_code=response.status_code, media_type="application/json")
+        return Response(response.content, status_code=response.status_code, media_type="application/json")
 
     return Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])])
 
@@ -330,27 +325,24 @@ def pct(values: list[float], q: float) -> float:
 
 
 class LeanClient:
-    """A load generator at ~80 µs of CPU per call: the gateway's own pool, through httpx's interface."""
+    """A load generator at ~80 µs of CPU per call: the gateway's own pool, through its own Transport."""
 
     def __init__(self) -> None:
         from gateway.salesforce.pool import ConnectionPool
+        from gateway.salesforce.transport import Transport
+        from gateway.settings import Settings
 
-        self._pool = ConnectionPool(max_connections=256)
+        timeouts = Settings(sf_connect_timeout=CALL_TIMEOUT, sf_read_timeout=CALL_TIMEOUT)
+        self._http = Transport(timeouts, ConnectionPool(max_connections=256))
 
     async def __aenter__(self) -> LeanClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._pool.aclose()
+        await self._http.aclose()
 
     async def post(self, url: str, *, content: bytes, headers: dict) -> httpx.Response:
-        request = httpx.Request("POST", url, content=content, headers=headers, extensions={"timeout": TIMEOUT})
-        response = await self._pool.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+        return await self._http.send("POST", url, headers=headers, content=content)
 
 
 def make_client(lean: bool, concurrency: int) -> LeanClient | httpx.AsyncClient:

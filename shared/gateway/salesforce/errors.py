@@ -38,16 +38,22 @@ class CallContext:
         return self.input_tokens() if callable(self.input_tokens) else self.input_tokens
 
 
-def backend_message(body: bytes) -> str:
-    """The human-readable message in any of the error shapes Salesforce surfaces use."""
-    text = body.decode("utf-8", "replace").strip()
+def _error_object(text: str | bytes) -> dict | None:
+    """The error body as an object, when it is one (Salesforce sometimes wraps it in a list)."""
     try:
         data = json.loads(text)
     except ValueError:
-        return text[:MAX_DETAIL]
+        return None
     if isinstance(data, list) and data:
         data = data[0]
-    if isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def backend_message(body: bytes) -> str:
+    """The human-readable message in any of the error shapes Salesforce surfaces use."""
+    text = body.decode("utf-8", "replace").strip()
+    data = _error_object(text)
+    if data is not None:
         inner = data.get("error")
         if isinstance(inner, dict):
             data = inner
@@ -82,7 +88,7 @@ def map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallConte
 
 def _map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallContext) -> GatewayError:
     detail = backend_message(body)
-    if status in (400, 413, 422) and _OVERFLOW.search(detail):
+    if status in (400, 413, 422) and is_overflow(detail):
         return overflow_error(ctx, detail)
     if status == 429:
         retry = {k: v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
@@ -121,31 +127,22 @@ def transport_error(exc: BaseException) -> GatewayError:
 
 
 def _error_code(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return ""
-    if isinstance(data, list) and data:
-        data = data[0]
-    if not isinstance(data, dict):
-        return ""
+    data = _error_object(body) or {}
     inner = data.get("error")
     code = data.get("errorCode") or (inner.get("code") if isinstance(inner, dict) else "")
     return str(code or "").upper()
 
 
 def stream_error(body: bytes, ctx: CallContext) -> GatewayError:
-    """An error sent as a stream event, with no HTTP status to go by: typed by its code and text, so a
-    rate limit or a busy backend inside the stream's grace period still reaches the client as 429 / 529."""
+    """An error sent as a stream event, with no HTTP status to go by: the status its code and text stand
+    for is mapped like any other, so a rate limit or a busy backend inside the stream's grace period still
+    reaches the client as 429 / 529, and an overflow with Claude Code's text."""
     detail = backend_message(body)
     code, lowered = _error_code(body), detail.lower()
     if is_overflow(detail):
-        error = overflow_error(ctx, detail)
-    elif "LIMIT_EXCEEDED" in code or "RATE_LIMIT" in code or "too many requests" in lowered:
-        error = GatewayError("rate_limit_error", f"Salesforce rate limit reached: {detail}")
-    elif code in ("SERVICE_UNAVAILABLE", "SERVER_BUSY", "OVERLOADED") or "busy" in lowered or "unavailable" in lowered:
-        error = GatewayError("overloaded_error", f"Salesforce is overloaded: {detail}")
-    else:
-        error = GatewayError("api_error", f"Salesforce stream error: {detail or 'unknown'}")
-    error.backend = True
-    return error
+        return map_status(400, body, {}, ctx)
+    if "LIMIT_EXCEEDED" in code or "RATE_LIMIT" in code or "too many requests" in lowered:
+        return map_status(429, body, {}, ctx)
+    if code in ("SERVICE_UNAVAILABLE", "SERVER_BUSY", "OVERLOADED") or "busy" in lowered or "unavailable" in lowered:
+        return map_status(503, body, {}, ctx)
+    return GatewayError("api_error", f"Salesforce stream error: {detail or 'unknown'}", backend=True)

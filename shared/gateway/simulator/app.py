@@ -74,9 +74,11 @@ class SalesforceError(Exception):
         super().__init__(message or default)
         self.status, self.code, self.message, self.headers = status, code, message or default, headers or {}
 
+    def body(self) -> dict:
+        return {"errorCode": self.code, "messageCode": f"E{self.status:05d}", "message": self.message}
+
     def response(self, status: int | None = None) -> Response:
-        body = {"errorCode": self.code, "messageCode": f"E{self.status:05d}", "message": self.message}
-        return JSONResponse(body, status_code=status or self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=status or self.status, headers=self.headers)
 
 
 def _error_for(found: Directives, turn: Turn, attempts: dict[str, int]) -> SalesforceError | None:
@@ -621,8 +623,8 @@ class Simulator:
             if fault := self._stream_fault(found, "text/event-stream"):
                 return fault
             if found.fault == "limit-in-stream":  # a 200 stream whose first event is a rate-limit error
-                error = {"errorCode": "LIMIT_EXCEEDED", "message": "Too many requests for the server to handle"}
-                return Response(f"event: error\ndata: {json.dumps(error)}\n\n", media_type="text/event-stream")
+                error = json.dumps(SalesforceError(429).body())
+                return Response(f"event: error\ndata: {error}\n\n", media_type="text/event-stream")
             return StreamingResponse(self._chat_frames(reply, found, model), media_type="text/event-stream")
 
         return await self._handle(request, None, answer)

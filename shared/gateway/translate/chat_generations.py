@@ -47,7 +47,7 @@ def original_names(request: MessagesRequest) -> dict[str, str]:
     for msg in request.messages:
         if msg["role"] == "assistant":
             names.update(b["name"] for b in msg["content"] if b.get("type") == "tool_use")
-    return {upstream_name(n): n for n in names if upstream_name(n) != n}
+    return {short: n for n in names if (short := upstream_name(n)) != n}
 
 
 def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
