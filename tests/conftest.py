@@ -17,7 +17,7 @@ import pytest
 from gateway.app import create_app
 from gateway.serving import ServerThread
 from gateway.settings import Settings
-from gateway.simulator.app import Simulator, SimulatorConfig, create_simulator_app
+from simulator.app import Simulator, SimulatorConfig, create_simulator_app
 
 
 @dataclass

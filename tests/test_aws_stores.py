@@ -12,8 +12,8 @@ from conftest import deploy
 from gateway.routing.model_map import default_map_bytes
 from gateway.services import Services
 from gateway.settings import Settings
-from gateway.simulator.app import SimulatorConfig
 from gateway.stores.aws import DynamoDBVerificationCache, SSMModelMapSource
+from simulator.app import SimulatorConfig
 
 
 class Clock:

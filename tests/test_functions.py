@@ -20,8 +20,8 @@ from test_template import dashboard_metrics
 
 from gateway.routing.model_map import default_map_bytes
 from gateway.serving import bind
-from gateway.simulator.app import SimulatorConfig
 from gateway.telemetry import METRICS
+from simulator.app import SimulatorConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"

@@ -40,7 +40,7 @@ from hypothesis import event as note_event
 from hypothesis import strategies as st
 
 from gateway.anthropic.errors import STATUS_BY_TYPE
-from gateway.simulator.model import ANY_DIRECTIVE
+from simulator.model import ANY_DIRECTIVE
 
 VERSION = "2023-06-01"
 CLIENT_KEYS = ("fuzz-key-one", "fuzz-key-two")

@@ -17,7 +17,7 @@ import anthropic
 import pytest
 
 from gateway.routing.model_map import default_map_bytes
-from gateway.simulator.app import SimulatorConfig
+from simulator.app import SimulatorConfig
 
 DEFAULT_MAP = json.loads(default_map_bytes())
 REFUSED_BY_DEFAULT = "sfdc_ai__DefaultBedrockAnthropicClaude41Opus"

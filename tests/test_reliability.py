@@ -26,8 +26,8 @@ import pytest
 from conftest import SURFACE_MODELS, Stack, start_stack, stop_all
 
 from gateway import logs
-from gateway.simulator.app import SimulatorConfig
-from gateway.simulator.tokens import TokenMint
+from simulator.app import SimulatorConfig
+from simulator.oauth import TokenMint
 
 SURFACES = list(SURFACE_MODELS)
 STREAMING_SURFACES = ["bedrock_invoke", "chat_generations"]  # the Models API has no stream: it is emulated

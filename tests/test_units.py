@@ -30,15 +30,15 @@ from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.errors import CallContext, backend_message, map_status
 from gateway.salesforce.eventstream import decode
 from gateway.salesforce.oauth import TokenProvider, jwt_expiry
-from gateway.simulator.app import SimulatorConfig
-from gateway.simulator.eventstream import chunk_frame, encode_frame, exception_frame
-from gateway.simulator.tokens import TokenMint
 from gateway.stores.base import VerificationCache
 from gateway.tokens import count_request, image_size, image_tokens, text_tokens
 from gateway.translate import bedrock, models_api
 from gateway.translate import chat_generations as cg
 from gateway.translate.bedrock import MIN_THINKING_BUDGET
 from gateway.translate.limits import apply_limits
+from simulator.app import SimulatorConfig
+from simulator.eventstream import chunk_frame, encode_frame, exception_frame
+from simulator.oauth import TokenMint
 
 # --- shared helpers -----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ async def main() -> None:
     settings = Settings.from_env()
     servers = []
     if not settings.has_salesforce_credentials:
-        from .simulator.app import SimulatorConfig, create_simulator_app
+        from simulator.app import SimulatorConfig, create_simulator_app
 
         sim_config = SimulatorConfig(token_ttl_seconds=float(os.environ.get("SIMULATOR_TOKEN_TTL", "1800")))
         sim_sock = bind(host, int(os.environ.get("SIMULATOR_PORT", "0")))

@@ -54,7 +54,7 @@ def backend_app():
     from starlette.responses import JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
-    from gateway.simulator.eventstream import chunk_frame
+    from simulator.eventstream import chunk_frame
 
     payload = base64.urlsafe_b64encode(json.dumps({"exp": int(time.time()) + 86400, "iat": 0}).encode())
     token = "eyJhbGciOiJub25lIn0." + payload.decode().rstrip("=") + ".sig"

@@ -60,7 +60,7 @@ def serve_simulator(port: int) -> None:
     """The simulator in its own process (``--serve-simulator PORT``), as a real backend would be."""
     import uvicorn
 
-    from gateway.simulator.app import SimulatorConfig, create_simulator_app
+    from simulator.app import SimulatorConfig, create_simulator_app
 
     uvicorn.run(
         create_simulator_app(SimulatorConfig()), host="127.0.0.1", port=port, log_level="warning", access_log=False
@@ -125,7 +125,7 @@ class Processes:
 
 
 def start_processes() -> Processes:
-    from gateway.simulator.app import SimulatorConfig
+    from simulator.app import SimulatorConfig
 
     tmp = tempfile.TemporaryDirectory(prefix="gateway-load-")
     sim_port, gateway_port = free_port(), free_port()
