@@ -38,7 +38,7 @@ def test_model_map_is_read_from_ssm_and_reread_after_its_max_age(aws, deployment
 
     changed = json.loads(default_map_bytes())
     changed["patterns"] = [p for p in changed["patterns"] if p["match"] != "^claude-"]
-    changed["models"][0]["display_name"] = "Renamed Opus"
+    next(m for m in changed["models"] if m["id"] == "claude-opus-4-5-20251101")["display_name"] = "Renamed Opus"
     aws.client("ssm").put_parameter(Name=deployment.parameter, Value=json.dumps(changed), Overwrite=True)
 
     clock.now += 30

@@ -12,7 +12,7 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from gateway.routing.model_map import default_map_bytes
+from gateway.routing.model_map import ModelMap
 from gateway.telemetry import METRICS, SERVICE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def test_count_tokens_cannot_read_the_salesforce_secret(translated):
 
 def test_model_map_parameter_starts_as_the_packaged_default(source):
     value = source["Resources"]["ModelMapParameter"]["Properties"]["Value"]
-    assert json.loads(value) == json.loads(default_map_bytes())
+    assert ModelMap.from_json(value) == ModelMap.default()
     assert len(value) <= 4096, "a Standard SSM parameter holds 4 KB"
 
 
@@ -219,17 +219,6 @@ def test_api_gateway_own_errors_use_the_anthropic_envelope(source):
             "invalid_request_error",
             "api_error",
         }, kind
-
-
-def test_the_salesforce_connection_pool_is_a_stage_parameter(source, translated):
-    """Operators can put httpx's own transport back (SF_HTTP_POOL=httpx) with a parameter, not a release."""
-    parameter = source["Parameters"]["SalesforceHttpPool"]
-    assert parameter["Default"] == "gateway"
-    assert sorted(parameter["AllowedValues"]) == ["gateway", "httpx"]
-    functions = [r for r in translated.values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 3
-    for function in functions:
-        assert function["Properties"]["Environment"]["Variables"]["SF_HTTP_POOL"] == {"Ref": "SalesforceHttpPool"}
 
 
 def test_the_api_is_regional_so_idle_connections_last_five_minutes(translated):

@@ -14,7 +14,10 @@ from typing import Any
 
 from ..anthropic.errors import model_not_found
 
-SURFACES = ("models_api", "bedrock_invoke", "chat_generations")
+SURFACES = ("models_api", "bedrock_invoke", "chat_generations", "responses")
+# How a model takes thinking: not at all, as the client asks ("enabled" with a budget, or adaptive when the
+# model is new enough), or only "adaptive" with an effort (Claude 4.6 and later refuse "enabled").
+THINKING_MODES = ("none", "enabled", "adaptive")
 _DATE_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
 
 
@@ -23,8 +26,44 @@ def default_map_bytes() -> bytes:
     return resources.files(__package__).joinpath("default_model_map.json").read_bytes()
 
 
+# What each surface can carry when an entry does not say: a map written for an older release still loads.
+SURFACE_DEFAULTS = {
+    "models_api": {"thinking": "none", "tools": False, "images": False},
+    "bedrock_invoke": {"thinking": "enabled", "tools": True, "images": True},
+    "chat_generations": {"thinking": "none", "tools": True, "images": False},
+    "responses": {"thinking": "enabled", "tools": True, "images": False},
+}
+
+
+def _capabilities(raw: dict) -> dict:
+    found = dict(SURFACE_DEFAULTS.get(raw.get("surface"), SURFACE_DEFAULTS["models_api"]))
+    if raw.get("adaptive_thinking"):  # the older field, still read
+        found["thinking"] = "adaptive"
+    for name in ("thinking", "tools", "images"):
+        if name in raw:
+            found[name] = raw[name] if name == "thinking" else bool(raw[name])
+    return found
+
+
 class ModelMapError(ValueError):
     """The model map document is malformed; raised at load time, never per request."""
+
+
+def _extend_packaged(doc: dict) -> dict:
+    """``{"extends": "packaged", "models": [...], "patterns": [...]}``: the packaged catalog with these entries
+    added or replaced (by id) and these patterns tried first. A stage's SSM parameter starts as just that, so a
+    release's catalog reaches every stage and an operator adds one model without copying the whole map."""
+    if doc["extends"] != "packaged":
+        raise ModelMapError(f"extends: {doc['extends']!r} is not 'packaged'")
+    models, patterns = doc.get("models", []), doc.get("patterns", [])
+    if not isinstance(models, list) or not isinstance(patterns, list):
+        raise ModelMapError("models and patterns must be lists")
+    base = json.loads(default_map_bytes())
+    replaced = {m.get("id") for m in models if isinstance(m, dict)}
+    return {
+        "models": [*models, *(m for m in base["models"] if m["id"] not in replaced)],
+        "patterns": [*patterns, *base["patterns"]],
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +77,16 @@ class ModelEntry:
     max_output_tokens: int = 8192
     aliases: tuple[str, ...] = ()
     listed: bool = True
-    # Whether the serving model takes thinking {"type": "adaptive"} (Claude 4.6 and later); older ones
-    # get it as {"type": "enabled"} with a budget. Claude Code sends "adaptive" for the ids it sees as new.
-    adaptive_thinking: bool = False
+    # Capabilities, stated once here: the surfaces, the checks and `make check-org` read them.
+    thinking: str = "none"  # one of THINKING_MODES
+    tools: bool = False
+    images: bool = False
+    evidence: str = ""  # what public evidence says about this entry on real orgs (README's catalog table)
+
+    @property
+    def adaptive_thinking(self) -> bool:
+        """Takes thinking only as {"type": "adaptive"} (Claude 4.6+); older ones get "enabled" with a budget."""
+        return self.thinking == "adaptive"
 
     def info(self, model_id: str | None = None) -> dict:
         """Anthropic's ModelInfo for this entry."""
@@ -76,6 +122,8 @@ class ModelMap:
 
     @classmethod
     def from_document(cls, doc: Any) -> ModelMap:
+        if isinstance(doc, dict) and "extends" in doc:
+            doc = _extend_packaged(doc)
         if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
             raise ModelMapError("model map must be an object with a 'models' list")
         entries = []
@@ -93,10 +141,13 @@ class ModelMap:
                     max_output_tokens=int(raw.get("max_output_tokens", 8192)),
                     aliases=tuple(raw.get("aliases", ())),
                     listed=bool(raw.get("listed", True)),
-                    adaptive_thinking=bool(raw.get("adaptive_thinking", False)),
+                    evidence=str(raw.get("evidence", "")),
+                    **_capabilities(raw),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise ModelMapError(f"models[{i}]: {exc!r}") from None
+            if entry.thinking not in THINKING_MODES:
+                raise ModelMapError(f"models[{i}].thinking: {entry.thinking!r} is not one of {THINKING_MODES}")
             if entry.surface not in SURFACES:
                 raise ModelMapError(f"models[{i}].surface: {entry.surface!r} is not one of {SURFACES}")
             entries.append(entry)

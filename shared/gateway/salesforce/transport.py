@@ -1,14 +1,12 @@
-"""The one way out to Salesforce: an httpx transport, used directly.
+"""The one way out to Salesforce: httpx's own transport (httpcore), used directly.
 
 ``httpx.AsyncClient`` adds URL merging, cookie jars, auth flows and redirect handling to every call;
 none of them apply here, and on a loopback benchmark they cost more than the rest of the gateway.
-The transport is the gateway's own connection pool (``pool.py``), or httpx's standard one
-(httpcore) with ``SF_HTTP_POOL=httpx`` or where httptools is not installed.
+Lambda containers serve one request at a time, so one pool with keep-alive is all a call needs.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,36 +17,20 @@ if TYPE_CHECKING:
 
 MAX_CONNECTIONS = 256
 KEEPALIVE_EXPIRY = 60.0
-# httpcore's pool matches every waiting request against every connection on each change, so its cost
-# grows with the square of the connections in one pool (at 200 concurrent calls it was most of the
-# gateway's CPU). Several small pools, used in turn, keep that square small.
-HTTPCORE_POOLS = 8
 
 
-def default_pools(choice: str) -> list[httpx.AsyncBaseTransport]:
-    if choice != "httpx":
-        try:
-            from .pool import ConnectionPool
-        except ImportError:  # no httptools on this platform
-            pass
-        else:
-            # As many idle connections as busy ones: a smaller keep-alive pool churns connections under load.
-            return [
-                ConnectionPool(
-                    max_connections=MAX_CONNECTIONS, max_idle=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_EXPIRY
-                )
-            ]
-    per_pool = MAX_CONNECTIONS // HTTPCORE_POOLS
+def default_transport() -> httpx.AsyncBaseTransport:
     limits = httpx.Limits(
-        max_connections=per_pool, max_keepalive_connections=per_pool, keepalive_expiry=KEEPALIVE_EXPIRY
+        max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_EXPIRY
     )
-    return [httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0) for _ in range(HTTPCORE_POOLS)]
+    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
 
 
 class Transport:
+    """Requests built once per call with the gateway's timeouts, sent on one httpx transport."""
+
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._pools = [transport] if transport else default_pools(settings.sf_http_pool)
-        self._turn = itertools.cycle(self._pools)
+        self._transport = transport or default_transport()
         self._urls: dict[str, httpx.URL] = {}
         self._timeout = httpx.Timeout(settings.sf_read_timeout, connect=settings.sf_connect_timeout).as_dict()
 
@@ -66,7 +48,7 @@ class Transport:
         request = httpx.Request(
             method, self._url(url), headers=headers, content=content, data=data, extensions={"timeout": self._timeout}
         )
-        response = await next(self._turn).handle_async_request(request)
+        response = await self._transport.handle_async_request(request)
         response.request = request
         if not stream:
             try:
@@ -85,5 +67,4 @@ class Transport:
         return parsed
 
     async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        await self._transport.aclose()
