@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8080
 
-.PHONY: run test lint install package load bench clean
+.PHONY: run test lint install package load bench clean check-org key
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
@@ -17,7 +17,18 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	PORT=$(PORT) $(PY) -m gateway.serve
+	PORT=$(PORT) GATEWAY_KEYS_FILE=$${GATEWAY_KEYS_FILE:-$(KEYS_FILE)} $(PY) -m gateway.serve
+
+# Developers' keys. Local (the file `make run` reads): make key ARGS="create ada --budget 2000000"
+# A deployed stage:  make key STACK=sf-anthropic-gateway-dev ARGS="create ada"   (also: list, revoke, rotate, usage)
+KEYS_FILE ?= .gateway/keys.json
+key: $(STAMP)
+	@$(PY) -m gateway.keys $(if $(STACK),--stack $(STACK),--file $(KEYS_FILE)) $(ARGS)
+
+# Conformance run against your own org (SF_MY_DOMAIN, SF_CLIENT_ID, SF_CLIENT_SECRET set); exit 1 on any failure.
+# e.g. make check-org ARGS="--models claude-sonnet-4-6,gpt-5 --record recordings/"
+check-org: $(STAMP)
+	$(PY) -m orgcheck $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

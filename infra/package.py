@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_LIMIT_MB = 50.0
-FUNCTIONS = ("messages", "count_tokens", "models")
+FUNCTIONS = ("messages", "count_tokens", "models", "authorizer")
 SKIP = ("__pycache__", ".pyc", ".egg-info")
 
 

@@ -115,6 +115,7 @@ SURFACE_MODELS = {
     "bedrock_invoke": "claude-sonnet-4-5",
     "models_api": "claude-3-7-sonnet-latest",
     "chat_generations": "gpt-4.1-mini",
+    "responses": "gpt-5.4",
 }
 
 
@@ -189,5 +190,6 @@ def deploy(aws: AwsEndpoint, name: str, simulator_url: str, model_map: str, sim_
         "POWERTOOLS_SERVICE_NAME": "sf-anthropic-gateway",
         "POWERTOOLS_METRICS_NAMESPACE": f"SfAnthropicGateway/{name}",
         "STAGE": name,
+        "GATEWAY_TRUST_AUTHORIZER": "true",  # as the template sets: the developer is the authorizer's
     }
     return Deployment(parameter, table, secret, env)

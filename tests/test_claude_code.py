@@ -174,6 +174,28 @@ def expected_backend(model: str) -> str:
     }[entry.surface]
 
 
+def backend_bodies(gateway: Gateway) -> list[tuple[str, dict]]:
+    """(Salesforce model, body) of every Bedrock call, oldest first."""
+    return [(r["path"].split("/")[-2], json.loads(r["body"])) for r in gateway.backend("/model/")]
+
+
+def carries_thinking(body: dict) -> bool:
+    """What older Claude models answer with a 502 on real orgs: thinking, thinking history blocks, betas."""
+    blocks = [b for m in body["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    history = any(b.get("type") in ("thinking", "redacted_thinking") for b in blocks)
+    return "thinking" in body or bool(body.get("anthropic_beta")) or history
+
+
+def answered(gateway: Gateway, model: str) -> list[dict]:
+    """The Salesforce calls that got an answer: on older Claude models those carrying thinking or betas are
+    refused with a 502 (as on real orgs) and answered again without them."""
+    entry = ModelMap.default().find(model)
+    bodies = [json.loads(r["body"]) for r in gateway.backend()]
+    if entry is not None and entry.surface == "bedrock_invoke" and entry.thinking != "adaptive":
+        return [body for body in bodies if not carries_thinking(body)]
+    return bodies
+
+
 def check_backend(gateway: Gateway, calls: int) -> str:
     """Every model Claude Code asked for reached its Salesforce surface; returns the main model id."""
     served = [e for e in gateway.messages() if e.status == 200]
@@ -182,7 +204,9 @@ def check_backend(gateway: Gateway, calls: int) -> str:
     model = models.pop()
     paths = [r["path"] for r in gateway.backend()]
     want = expected_backend(model)
-    assert paths == [want] * calls, f"{model}: expected {calls} call(s) to {want}, Salesforce saw {paths}"
+    assert paths and set(paths) == {want}, f"{model}: expected calls to {want}, Salesforce saw {paths}"
+    got = len(answered(gateway, model))
+    assert got == calls, f"{model}: expected {calls} answered call(s) to {want}, Salesforce saw {paths}"
     return model
 
 
@@ -291,7 +315,6 @@ class Case:
     model: str | None  # --model; None: Claude Code's default
     sent: str  # regex the model id Claude Code sends must match
     env: tuple[tuple[str, str], ...] = ()
-    tools: bool = True
 
 
 CASES = [
@@ -300,7 +323,6 @@ CASES = [
     Case("sonnet-alias", "sonnet", r"^claude-sonnet-"),
     Case("haiku-alias", "haiku", r"^claude-haiku-"),
     Case("haiku-env", "haiku", r"^claude-haiku-4-5$", env=(("ANTHROPIC_DEFAULT_HAIKU_MODEL", "claude-haiku-4-5"),)),
-    Case("models_api", "claude-3-7-sonnet-latest", r"^claude-3-7-sonnet-latest$", tools=False),
     Case("chat_generations", "gpt-4.1-mini", r"^gpt-4\.1-mini$"),
 ]
 
@@ -311,7 +333,6 @@ CASES = [
         pytest.param(case, tools, id=f"{case.name}-{'tool-loop' if tools else 'plain'}")
         for case in CASES
         for tools in (False, True)
-        if case.tools or not tools  # models_api carries no tools: plain prompt only
     ],
 )
 def test_model_family_and_surface(claude, gateway, tmp_path, case, tools):
@@ -328,6 +349,65 @@ def test_model_family_and_surface(claude, gateway, tmp_path, case, tools):
     model = check_backend(gateway, calls=2 if tools else 1)
     assert re.search(case.sent, model), f"Claude Code sent model {model!r}, expected /{case.sent}/"
     print(f"{case.name}: Claude Code sent model {model} -> {expected_backend(model)}")
+
+
+# ------------------------------ thinking per Claude generation (salesforce-evidence.md, Bedrock invoke)
+
+
+def thinking_sent(gateway: Gateway) -> list[str | None]:
+    return [(e.body.get("thinking") or {}).get("type") for e in gateway.messages()]
+
+
+def test_tool_loop_with_adaptive_thinking(claude, gateway, tmp_path):
+    """Claude Sonnet 4.6 takes only adaptive thinking: Claude Code's reaches Salesforce as is, one call a turn."""
+    prompt, expected = tool_prompt()
+    run = claude_run(claude, gateway, tmp_path, prompt, model="claude-sonnet-4-6", extra_args=ALLOW_BASH)
+    check_tool_loop(run, gateway, expected)
+    assert thinking_sent(gateway) == ["adaptive", "adaptive"], f"Claude Code's defaults changed\n{traffic(gateway)}"
+    sent = backend_bodies(gateway)
+    assert [model for model, _ in sent] == [ModelMap.default().find("claude-sonnet-4-6").salesforce_model] * 2
+    assert all(body["thinking"] == {"type": "adaptive"} for _, body in sent), sent
+
+
+def test_tool_loop_with_thinking_on_an_older_model(claude, gateway, tmp_path):
+    """Claude Sonnet 4.5 with Claude Code's default thinking and betas: Salesforce answers them with a 502, the
+    gateway answers the turn without them, and the next turn goes without them from the start (remembered)."""
+    prompt, expected = tool_prompt()
+    run = claude_run(claude, gateway, tmp_path, prompt, model="claude-sonnet-4-5", extra_args=ALLOW_BASH)
+    check_tool_loop(run, gateway, expected)
+    assert thinking_sent(gateway) == ["enabled", "enabled"], f"Claude Code's defaults changed\n{traffic(gateway)}"
+    sent = backend_bodies(gateway)
+    alias = ModelMap.default().find("claude-sonnet-4-5").salesforce_model
+    assert {model for model, _ in sent} == {alias}
+    refused = [i for i, (_, body) in enumerate(sent) if carries_thinking(body)]
+    plain = [i for i, (_, body) in enumerate(sent) if not carries_thinking(body)]
+    assert len(plain) == 2, f"expected one plain call per turn, Salesforce saw {len(sent)} calls"
+    assert refused and max(refused) < plain[0], "only the first turn may try thinking: the refusal is remembered"
+
+
+def test_opus_alias_answers(claude, gateway, tmp_path):
+    """``--model opus``: Claude Code sends its newest Opus id, served by the newest Opus on Salesforce."""
+    run = claude_run(claude, gateway, tmp_path, PROMPT, model="opus")
+    check_success(run, gateway)
+    assert run.text.strip() == PROMPT, f"expected the simulator's echo\n{explain(run, gateway)}"
+    model = check_backend(gateway, calls=1)
+    assert model.startswith("claude-opus-"), model
+    entry = ModelMap.default().find(model)
+    assert entry is not None and entry.thinking == "adaptive", f"{model} is served by {entry}"
+    newest = max((e for e in ModelMap.default().entries if e.id.startswith("claude-opus-")), key=lambda e: e.created_at)
+    assert entry.salesforce_model == newest.salesforce_model, f"{model} -> {entry.salesforce_model}"
+
+
+def test_text_only_model_is_refused_clearly(claude, gateway, tmp_path):
+    """Claude Code always sends its tools: a model whose surface cannot carry them is a 400 that says so (and
+    names models that can), not an answer that silently ignores them."""
+    run = claude_run(
+        claude, gateway, tmp_path, PROMPT, model="claude-3-7-sonnet-latest", env={"CLAUDE_CODE_MAX_RETRIES": "0"}
+    )
+    assert run.returncode not in (0, None), f"tools on a text-only model must fail\n{explain(run, gateway)}"
+    assert {e.status for e in gateway.messages()} == {400}, traffic(gateway)
+    assert "tools" in f"{run.text}\n{run.stderr}", f"the refusal must say why\n{explain(run, gateway)}"
+    assert gateway.backend() == [], "a refused request reached Salesforce"
 
 
 # ------------------------------ 5: wire snapshot

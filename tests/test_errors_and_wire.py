@@ -811,6 +811,7 @@ def test_no_keys_configured_accepts_any_key(stack):
 STREAM_REQUESTS = {
     "bedrock_invoke": (
         {
+            "model": "claude-sonnet-4-6",  # takes thinking; older models refuse it on real orgs (test_thinking.py)
             "max_tokens": 4000,
             "thinking": {"type": "enabled", "budget_tokens": 1024},
             "tools": [WEATHER_TOOL],
@@ -819,6 +820,14 @@ STREAM_REQUESTS = {
         ["thinking", "text", "tool_use"],
     ),
     "chat_generations": (
+        {
+            "max_tokens": 400,
+            "tools": [WEATHER_TOOL],
+            "messages": user('hello there [[tool:get_weather {"city": "Paris"}]]'),
+        },
+        ["text", "tool_use"],
+    ),
+    "responses": (
         {
             "max_tokens": 400,
             "tools": [WEATHER_TOOL],
@@ -883,7 +892,7 @@ def test_sse_message_start_usage(stack, surface):
     assert message["type"] == "message"
     assert message["role"] == "assistant"
     assert message["content"] == []
-    assert message["model"] == SURFACE_MODELS[surface]
+    assert message["model"] == STREAM_REQUESTS[surface][0].get("model", SURFACE_MODELS[surface])
     assert isinstance(message["usage"]["input_tokens"], int)
     assert message["usage"]["input_tokens"] > 0
     assert isinstance(message["usage"]["output_tokens"], int)
@@ -945,7 +954,7 @@ def test_sse_ping_follows_first_block_start(stack, surface):
 def test_sse_is_read_by_the_sdk(client, surface):
     """The same streams, read by the real SDK, give a complete message."""
     params, expected_types = STREAM_REQUESTS[surface]
-    with client.messages.stream(model=SURFACE_MODELS[surface], **params) as stream:
+    with client.messages.stream(**{"model": SURFACE_MODELS[surface], **params}) as stream:
         assert stream.request_id.startswith("req_")
         final = stream.get_final_message()
     assert [block.type for block in final.content] == expected_types

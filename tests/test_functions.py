@@ -155,6 +155,9 @@ def test_every_metric_the_dashboard_reads_is_emitted(functions, capsys):
     failing = json.loads(event("messages.json")["body"])
     failing["messages"][0]["content"] = "fail [[error:500]]"
     invoke(functions, "messages", event("messages.json", body=failing))
+    thinking = json.loads(event("messages.json")["body"])  # Sonnet 4.5 refuses thinking: ThinkingFallbacks
+    thinking.update(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
+    invoke(functions, "messages", event("messages.json", body=thinking))
     invoke(functions, "count_tokens", event("count_tokens.json"))
     invoke(functions, "models", event("models_list.json"))
     emitted = emitted_metrics(capsys.readouterr().out)
@@ -225,7 +228,8 @@ def test_messages_function_streams_under_the_web_adapter_setup(functions, stack,
             "messages": [{"role": "user", "content": f"one two three four five six [[delay:{delay_ms}]]"}],
         }
         arrivals: list[tuple[float, str]] = []
-        headers = {"anthropic-version": "2023-06-01", "x-amzn-request-context": json.dumps({"requestId": "apigw-1"})}
+        context = {"requestId": "apigw-1", "authorizer": {"developer": "ada"}}  # as the Lambda Web Adapter sends
+        headers = {"anthropic-version": "2023-06-01", "x-amzn-request-context": json.dumps(context)}
         started = time.monotonic()
         with httpx.stream("POST", f"{base}/v1/messages", json=body, headers=headers, timeout=30) as response:
             assert response.status_code == 200

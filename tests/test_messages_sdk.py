@@ -23,9 +23,11 @@ from conftest import STREAM_EVENT_TYPES, SURFACE_MODELS
 # --------------------------------------------------------------------------------------------------
 
 ALL_SURFACES = list(SURFACE_MODELS)
-TOOL_SURFACES = ["bedrock_invoke", "chat_generations"]
+TOOL_SURFACES = ["bedrock_invoke", "chat_generations", "responses"]
 TEXT_ONLY_SURFACES = ["models_api"]
 BEDROCK = SURFACE_MODELS["bedrock_invoke"]
+# Thinking as sent: Claude 4.6+ take it (adaptive); older models refuse it on real orgs (see test_thinking.py).
+THINKING_MODEL = "claude-sonnet-4-6"
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"
 
@@ -165,6 +167,9 @@ def system_text_sent(surface: str, body: dict) -> str:
     if surface == "bedrock_invoke":
         system = body.get("system") or []
         return "\n".join(b["text"] for b in system) if isinstance(system, list) else system
+    if "input" in body:  # /responses: input items, the system prompt as a system message
+        parts = [i["content"] for i in body["input"] if i.get("role") == "system"]
+        return "\n".join(p["text"] for content in parts for p in content)
     return "\n".join(m["content"] for m in body["messages"] if m["role"] == "system")
 
 
@@ -430,7 +435,7 @@ def test_bedrock_history_replays_on_every_surface(client, surface):
     """A conversation begun on Claude (thinking + tool call) continues on any surface."""
     prompt = f"{WEATHER_PROMPT} [[think]]"
     first = client.messages.create(
-        model=BEDROCK, max_tokens=2048, thinking=THINKING, tools=[WEATHER_TOOL], messages=user(prompt)
+        model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, tools=[WEATHER_TOOL], messages=user(prompt)
     )
     assert [b.type for b in first.content] == ["thinking", "text", "tool_use"]
     history = [
@@ -441,9 +446,8 @@ def test_bedrock_history_replays_on_every_surface(client, surface):
             "content": [{"type": "tool_result", "tool_use_id": first.content[2].id, "content": TOOL_RESULT}],
         },
     ]
-    reply = client.messages.create(
-        model=SURFACE_MODELS[surface], max_tokens=200, tools=[WEATHER_TOOL], messages=history
-    )
+    tools = [WEATHER_TOOL] if surface in TOOL_SURFACES else []  # a text-only surface refuses tools (400)
+    reply = client.messages.create(model=SURFACE_MODELS[surface], max_tokens=200, tools=tools, messages=history)
     assert tool_uses(reply) == []
     if surface in TOOL_SURFACES:
         assert texts(reply) == f"Tool result: {TOOL_RESULT}"
@@ -453,20 +457,18 @@ def test_bedrock_history_replays_on_every_surface(client, surface):
 
 @pytest.mark.parametrize("surface", TEXT_ONLY_SURFACES)
 @streamed
-def test_tool_directive_on_text_only_surface_gives_text(client, surface, stream):
-    message, events = ask(
-        client,
-        stream,
-        model=SURFACE_MODELS[surface],
-        max_tokens=200,
-        tools=[WEATHER_TOOL],
-        messages=user(WEATHER_PROMPT),
-    )
-    assert [b.type for b in message.content] == ["text"]
-    assert texts(message) == WEATHER_QUESTION
-    assert message.stop_reason == "end_turn"
-    if events is not None:
-        assert deltas(events, "input_json_delta") == []
+def test_tools_on_text_only_surface_are_refused(client, surface, stream):
+    """Not silently ignored: a clear 400 naming models that can call tools (tests/test_salesforce_client.py)."""
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        ask(
+            client,
+            stream,
+            model=SURFACE_MODELS[surface],
+            max_tokens=200,
+            tools=[WEATHER_TOOL],
+            messages=user(WEATHER_PROMPT),
+        )
+    assert "cannot carry tools" in caught.value.body["error"]["message"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -475,7 +477,9 @@ def test_tool_directive_on_text_only_surface_gives_text(client, surface, stream)
 
 
 def test_thinking_create_gives_signed_thinking_block(client):
-    message = client.messages.create(model=BEDROCK, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT))
+    message = client.messages.create(
+        model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT)
+    )
     assert [b.type for b in message.content] == ["thinking", "text"]
     thinking = message.content[0]
     assert thinking.signature
@@ -486,7 +490,7 @@ def test_thinking_create_gives_signed_thinking_block(client):
 
 def test_thinking_stream_gives_thinking_and_signature_deltas(client):
     with client.messages.stream(
-        model=BEDROCK, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT)
+        model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT)
     ) as stream:
         events = [e.model_dump() for e in stream if e.type in STREAM_EVENT_TYPES]
         final = stream.get_final_message()
@@ -507,7 +511,7 @@ def test_three_blocks_stream_in_index_order(client):
     """thinking + text + tool_use: blocks 0, 1, 2, each closed before the next opens."""
     prompt = f"{WEATHER_PROMPT} [[think]]"
     with client.messages.stream(
-        model=BEDROCK, max_tokens=2048, thinking=THINKING, tools=[WEATHER_TOOL], messages=user(prompt)
+        model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, tools=[WEATHER_TOOL], messages=user(prompt)
     ) as stream:
         events = [e.model_dump() for e in stream if e.type in STREAM_EVENT_TYPES]
         final = stream.get_final_message()
@@ -521,12 +525,14 @@ def test_three_blocks_stream_in_index_order(client):
 
 @streamed
 def test_thinking_block_round_trips(stack, client, stream):
-    first, _ = ask(client, stream, model=BEDROCK, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT))
+    first, _ = ask(
+        client, stream, model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT)
+    )
     thinking = first.content[0]
     assert thinking.type == "thinking"
     follow_up = f"And now say this {marker()}"
     history = [*user(THINK_PROMPT), {"role": "assistant", "content": first.content}, *user(follow_up)]
-    second, _ = ask(client, stream, model=BEDROCK, max_tokens=2048, thinking=THINKING, messages=history)
+    second, _ = ask(client, stream, model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, messages=history)
     assert texts(second) == follow_up
     # The signed block reached the backend unchanged (and the simulator verified the signature).
     sent = json.loads(backend_request_with(stack, follow_up)["body"])
@@ -540,7 +546,9 @@ def test_thinking_block_round_trips(stack, client, stream):
 
 @streamed
 def test_tampered_thinking_signature_is_rejected(client, stream):
-    first = client.messages.create(model=BEDROCK, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT))
+    first = client.messages.create(
+        model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, messages=user(THINK_PROMPT)
+    )
     thinking = first.content[0]
     forged = base64.b64encode(b"\x00" * 32).decode()
     assert forged != thinking.signature
@@ -551,7 +559,7 @@ def test_tampered_thinking_signature_is_rejected(client, stream):
         *user("Next"),
     ]
     with pytest.raises(anthropic.BadRequestError) as caught:
-        ask(client, stream, model=BEDROCK, max_tokens=2048, thinking=THINKING, messages=history)
+        ask(client, stream, model=THINKING_MODEL, max_tokens=2048, thinking=THINKING, messages=history)
     assert caught.value.status_code == 400
     assert "signature" in str(caught.value)
 
@@ -559,7 +567,12 @@ def test_tampered_thinking_signature_is_rejected(client, stream):
 @streamed
 def test_adaptive_thinking_is_accepted(client, stream):
     message, _ = ask(
-        client, stream, model=BEDROCK, max_tokens=2048, thinking={"type": "adaptive"}, messages=user(THINK_PROMPT)
+        client,
+        stream,
+        model=THINKING_MODEL,
+        max_tokens=2048,
+        thinking={"type": "adaptive"},
+        messages=user(THINK_PROMPT),
     )
     assert message.content[0].type == "thinking"
     assert message.content[0].signature
@@ -665,6 +678,9 @@ SCHEMA_CASES: dict[str, dict] = {
 @pytest.mark.parametrize("case", SCHEMA_CASES)
 def test_request_schema_is_accepted(stack, client, surface, case):
     params = dict(SCHEMA_CASES[case])
+    if surface in TEXT_ONLY_SURFACES:  # tools there are a 400 (test_tools_on_text_only_surface_are_refused)
+        params.pop("tools", None)
+        params.pop("tool_choice", None)
     extra_messages = params.pop("extra_messages", [])
     prompt = f"Schema case {case} {marker()}"
     messages = [
@@ -757,6 +773,10 @@ def test_claude_code_request_on_every_surface(stack, surface, stream):
         limit = http.get(f"/v1/models/{model}").json()["max_tokens"]
         body.update(model=model, stream=stream, max_tokens=min(body["max_tokens"], limit))
         response = http.post("/v1/messages?beta=true", content=json.dumps(body))
+    if surface in TEXT_ONLY_SURFACES:  # Claude Code always sends tools: a clear 400, not tools silently lost
+        assert response.status_code == 400, response.text
+        assert "cannot carry tools" in response.json()["error"]["message"]
+        return
     assert response.status_code == 200, response.text
     if stream:
         events = parse_sse(response.text)

@@ -240,7 +240,7 @@ def test_retrieve_by_dated_id(client):
 def test_retrieve_future_pattern_id(client):
     model = client.models.retrieve("claude-opus-5-5")
     assert model.id == "claude-opus-5-5"
-    opus = client.models.retrieve("claude-opus-4-5")
+    opus = client.models.retrieve("claude-opus-4-8")  # the newest Opus in the catalog serves it
     assert model.display_name == opus.display_name
     assert model.created_at == opus.created_at
 
@@ -256,16 +256,22 @@ def test_retrieve_unknown_is_not_found(client, model_id):
 @pytest.mark.parametrize(
     ("model_id", "salesforce_model"),
     [
-        ("claude-opus-5-5", "sfdc_ai__DefaultBedrockAnthropicClaude45Opus"),
-        ("claude-sonnet-5-5", "sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet"),
+        # ids newer than the catalog: the newest model of their family
+        ("claude-opus-5-5", "sfdc_ai__DefaultBedrockAnthropicClaude48Opus"),
+        ("claude-sonnet-5-5", "sfdc_ai__DefaultBedrockAnthropicClaude5Sonnet"),
         ("claude-haiku-5-5", "sfdc_ai__DefaultBedrockAnthropicClaude45Haiku"),
-        ("claude-opus-4-8", "sfdc_ai__DefaultBedrockAnthropicClaude45Opus"),
-        ("claude-sonnet-4-6", "sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet"),
+        ("claude-mythos-5", "sfdc_ai__DefaultBedrockAnthropicClaude5Sonnet"),
+        # ids the catalog serves with their own model
+        ("claude-opus-4-8", "sfdc_ai__DefaultBedrockAnthropicClaude48Opus"),
+        ("claude-opus-4-7", "sfdc_ai__DefaultBedrockAnthropicClaude47Opus"),
+        ("claude-opus-4-6", "sfdc_ai__DefaultBedrockAnthropicClaude46Opus"),
+        ("claude-sonnet-4-6", "sfdc_ai__DefaultBedrockAnthropicClaude46Sonnet"),
+        ("claude-sonnet-5", "sfdc_ai__DefaultBedrockAnthropicClaude5Sonnet"),
         ("claude-sonnet-4-5-20250929", "sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet"),
     ],
 )
 def test_pattern_routing_for_messages(stack, client, model_id, salesforce_model):
-    text = f"route check {model_id}"
+    text = f"route check <{model_id}>"
     message = client.messages.create(model=model_id, max_tokens=50, messages=_user(text))
     assert message.content[0].text == text
     assert message.model == model_id

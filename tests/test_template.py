@@ -68,7 +68,7 @@ def test_cfn_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_route_exists_and_requires_an_api_key(translated):
+def test_every_route_goes_through_the_key_authorizer_and_a_usage_plan(translated):
     ops = _operations(translated)
     assert set(ops) == {
         ("/v1/messages", "post"),
@@ -77,10 +77,40 @@ def test_every_route_exists_and_requires_an_api_key(translated):
         ("/v1/models/{model_id}", "get"),
     }
     for key, op in ops.items():
-        assert op.get("security") == [{"api_key": []}], key
-    definitions = translated["Api"]["Properties"]["Body"]["securityDefinitions"]
-    assert definitions["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
-    assert {"ApiUsagePlan", "ApiApiKey", "ApiUsagePlanKey"} <= set(translated)
+        # The authorizer decides; ApiKeyRequired makes the usage plan meter the key it returns.
+        assert op.get("security") == [{"KeyAuthorizer": []}, {"api_key": []}], key
+    api = translated["Api"]["Properties"]
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+    authorizer = api["Body"]["securityDefinitions"]["KeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request"
+    assert "${__FunctionArn__}" in authorizer["authorizerUri"]["Fn::Sub"][0]
+    assert authorizer["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    # No identity source and no API Gateway cache: a request with only x-api-key, or only a Bearer token,
+    # must reach the authorizer (an identity source on one header refuses the other before it runs).
+    assert "identitySource" not in authorizer and authorizer["authorizerResultTtlInSeconds"] == 0
+    # No shared key any more: every developer has their own (python -m gateway.keys create).
+    assert not {"ApiApiKey", "ApiUsagePlan", "ApiUsagePlanKey"} & set(translated)
+    plan = translated["DeveloperUsagePlan"]["Properties"]
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "ApiStage"}}]
+    assert {"RateLimit", "BurstLimit"} <= set(plan["Throttle"])
+
+
+def test_the_authorizer_can_only_read_the_keys_table(translated):
+    statements = [s for role, s in _statements(translated) if role == "AuthorizerFunctionRole"]
+    assert statements == [
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["KeysTable", "Arn"]}}
+    ]
+    env = translated["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["KEYS_TABLE"] == {"Ref": "KeysTable"} and env["KEY_CACHE_SECONDS"] == {"Ref": "KeyCacheSeconds"}
+
+
+def test_only_the_messages_function_counts_usage_and_only_usage_items(translated):
+    for role in ("CountTokensFunctionRole", "ModelsFunctionRole"):
+        assert "KeysTable" not in json.dumps([s for r, s in _statements(translated) if r == role]), role
+    keys = [s for r, s in _statements(translated) if r == "MessagesFunctionRole" and "KeysTable" in json.dumps(s)]
+    assert len(keys) == 1
+    assert sorted(keys[0]["Action"]) == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert keys[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["usage#*"]}}
 
 
 def test_messages_really_streams_and_the_rest_is_buffered(translated):
@@ -111,7 +141,7 @@ def test_messages_function_runs_under_the_lambda_web_adapter(translated):
 def test_each_function_has_the_shared_layer(translated):
     layer = next(name for name in translated if name.startswith("SharedLayer"))
     functions = [n for n, r in translated.items() if r["Type"] == "AWS::Lambda::Function"]
-    assert sorted(functions) == ["CountTokensFunction", "MessagesFunction", "ModelsFunction"]
+    assert sorted(functions) == ["AuthorizerFunction", "CountTokensFunction", "MessagesFunction", "ModelsFunction"]
     for name in functions:
         assert {"Ref": layer} in translated[name]["Properties"]["Layers"], name
 
@@ -140,7 +170,7 @@ def test_policies_reach_only_the_three_resources(translated):
     text = json.dumps([s for _, s in _statements(translated)])
     referenced = set(re.findall(r'"(?:Ref|Fn::GetAtt)": \["?(\w+)', text)) | set(re.findall(r"\$\{(\w+)\}", text))
     named = {r for r in referenced if r in translated}
-    assert named <= {"ModelMapParameter", "VerificationTable", "SalesforceSecret"}, named
+    assert named <= {"ModelMapParameter", "VerificationTable", "SalesforceSecret", "KeysTable"}, named
 
 
 def test_count_tokens_cannot_read_the_salesforce_secret(translated):
@@ -158,6 +188,8 @@ def test_every_resource_name_carries_the_stage(source):
     named = {
         "ModelMapParameter": "Name",
         "VerificationTable": "TableName",
+        "KeysTable": "TableName",
+        "DeveloperUsagePlan": "UsagePlanName",
         "SalesforceSecret": "Name",
         "Dashboard": "DashboardName",
         "Api": "Name",
@@ -202,6 +234,11 @@ def test_api_gateway_own_errors_use_the_anthropic_envelope(source):
     }
     assert {"INVALID_API_KEY", "THROTTLED", "QUOTA_EXCEEDED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
     assert responses["INVALID_API_KEY"]["StatusCode"] == "401"
+    # The authorizer's refusals: "Unauthorized" -> 401, a Deny -> 403, its own failure -> 500.
+    assert {"UNAUTHORIZED", "ACCESS_DENIED", "AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"} <= set(responses)
+    assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    for kind in ("UNAUTHORIZED", "ACCESS_DENIED", "INVALID_API_KEY", "QUOTA_EXCEEDED"):
+        assert responses[kind]["ResponseParameters"] == {"gatewayresponse.header.x-should-retry": "'false'"}, kind
     for kind, props in responses.items():
         template = props["ResponseTemplates"]["application/json"]
         # What API Gateway substitutes: messageString is already a quoted JSON string.
@@ -214,6 +251,7 @@ def test_api_gateway_own_errors_use_the_anthropic_envelope(source):
             "authentication_error",
             "not_found_error",
             "rate_limit_error",
+            "permission_error",
             "request_too_large",
             "timeout_error",
             "invalid_request_error",

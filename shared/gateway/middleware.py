@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .anthropic import ids
@@ -16,13 +17,14 @@ from .anthropic.errors import GatewayError, envelope_bytes
 from .client_auth import ApiKeyCheck
 from .jsoncodec import loads
 from .logs import correlation_id_var, request_id_var
-from .telemetry import RequestSample, Telemetry
+from .telemetry import RequestSample, Telemetry, current_sample
 
 log = logging.getLogger("gateway")
 
 # Paths that answer without a key: Claude Code's HEAD / probe and the readiness check.
 OPEN_PATHS = frozenset({"/", "/health", "/api/hello"})  # /api/hello: Claude Code's warm-up probe
 VERSION_REQUIRED_PREFIX = "/v1/messages"
+CLIENT_CLOSED = 499  # nginx's "client closed request": logged and counted, never a 5xx
 
 
 def route_name(path: str) -> str:
@@ -78,9 +80,12 @@ class GatewayMiddleware:
         state["request_id"] = request_id
         state["sample"] = sample
         request_id_var.set(request_id)
+        current_sample.set(sample)
         correlation_id_var.set(correlation_id(scope, headers))
 
         async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await self.auth.settle(sample)  # the developer's tokens, counted before the last byte
             if message["type"] == "http.response.start":
                 sample.status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"request-id", request_id.encode())]
@@ -95,6 +100,9 @@ class GatewayMiddleware:
                 return
             try:
                 await self.app(scope, receive, send_with_id)
+            except ClientDisconnect:  # gone mid-upload: nobody to answer, and not our failure
+                timed_out = state.get("request_timeout")  # set by serving.py's body read timeout
+                sample.status = sample.status or (408 if timed_out else CLIENT_CLOSED)
             except Exception:
                 log.exception("unhandled error")
                 if not sample.status:
@@ -114,6 +122,10 @@ class GatewayMiddleware:
                         "error_type": sample.error_type,
                         "input_tokens": sample.input_tokens,
                         "output_tokens": sample.output_tokens,
+                        "cache_read_tokens": sample.cache_read_tokens,
+                        "cache_creation_tokens": sample.cache_creation_tokens,
+                        "developer": sample.developer,  # the key's owner, never the key
+                        "session_id": sample.session_id,  # x-claude-code-session-id
                     },
                 )
             try:
@@ -132,7 +144,7 @@ class GatewayMiddleware:
         path = scope["path"]
         if path in OPEN_PATHS:
             return None
-        denied = self.auth.check(headers)
+        denied = self.auth.check(headers, scope)  # also notes the developer
         if denied is not None:
             return denied
         if scope["method"] == "POST" and path.startswith(VERSION_REQUIRED_PREFIX):

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 from . import redaction
 from .anthropic.errors import GatewayError
 from .client_auth import ApiKeyCheck
+from .routing.learned import LearnedFacts
 from .routing.model_map import ModelEntry, ModelMap
 from .routing.verification import ModelVerifier
 from .salesforce.oauth import Credentials
-from .settings import Settings, token_url_for
+from .settings import Settings, require_salesforce, token_url_for
 from .stores.aws import DynamoDBVerificationCache, SSMModelMapSource, read_salesforce_secret
 from .stores.base import ModelMapSource, VerificationCache
 from .stores.local import FileModelMapSource, MemoryVerificationCache
@@ -25,6 +26,24 @@ from .stores.local import FileModelMapSource, MemoryVerificationCache
 if TYPE_CHECKING:
     from .salesforce.client import SalesforceClient
     from .salesforce.surfaces import Surface
+
+
+def client_auth(settings: Settings) -> ApiKeyCheck:
+    """Client keys from the settings: a key file, the keys table, shared keys, or none (open)."""
+    from .keys.store import KeyStore
+
+    store: KeyStore | None = None
+    if settings.keys_table:
+        from .keys.dynamodb import DynamoDBKeyStore
+
+        store = DynamoDBKeyStore(settings.keys_table)
+    elif settings.keys_file:
+        from .keys.local import FileKeyStore
+
+        store = FileKeyStore(settings.keys_file)
+    return ApiKeyCheck(
+        settings.api_keys, store, trust_authorizer=settings.trust_authorizer, cache_ttl=settings.key_cache_ttl
+    )
 
 
 @dataclass
@@ -40,7 +59,7 @@ class Services:
 
     def __post_init__(self) -> None:
         redaction.register(*self.settings.api_keys, self.settings.sf_client_secret)
-        self.auth = ApiKeyCheck(self.settings.api_keys)
+        self.auth = client_auth(self.settings)
         self.verifier = ModelVerifier(self.verification, self._probe)
 
     @property
@@ -56,7 +75,7 @@ class Services:
         if self._surfaces is None:
             from .salesforce.surfaces import build_surfaces
 
-            self._surfaces = build_surfaces(self.client)
+            self._surfaces = build_surfaces(self.client, LearnedFacts(self.verification))
         return self._surfaces
 
     @classmethod
@@ -78,6 +97,14 @@ class Services:
 
             def credentials() -> Credentials:
                 secret = read_salesforce_secret(secret_id)
+                require_salesforce(
+                    {
+                        "my_domain": settings.sf_token_url or secret.get("token_url") or secret.get("my_domain"),
+                        "client_id": secret.get("client_id"),
+                        "client_secret": secret.get("client_secret"),
+                    },
+                    f"in the Secrets Manager secret {secret_id} (README: Deploy)",
+                )
                 url = settings.sf_token_url or secret.get("token_url") or token_url_for(secret.get("my_domain", ""))
                 return Credentials(url, secret.get("client_id", ""), secret.get("client_secret", ""))
 

@@ -23,11 +23,14 @@ class Settings:
     sf_api_base_url: str | None = None  # overrides the token's api_instance_url
     sf_connect_timeout: float = 10.0
     sf_read_timeout: float = 300.0
-    sf_max_retries: int = 2
+    sf_max_retries: int = 1  # of a 5xx or refused connection before the first byte; never of a 429
     sf_deadline: float = 600.0  # seconds per request until Salesforce starts answering, retries included
-    sf_http_pool: str = "gateway"  # "httpx" for httpx's standard transport instead of the gateway's pool
     # Gateway
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    keys_file: str | None = None  # per-developer keys in a JSON file (make run; python -m gateway.keys)
+    keys_table: str | None = None  # per-developer keys in DynamoDB (deployment)
+    trust_authorizer: bool = False  # the developer comes from API Gateway's authorizer context
+    key_cache_ttl: float = 60.0  # seconds a looked-up key is trusted in this process (revocation delay)
     model_map_path: str | None = None
     model_map_parameter: str | None = None  # SSM parameter name (deployment)
     verification_table: str | None = None  # DynamoDB table name (deployment)
@@ -35,6 +38,8 @@ class Settings:
     model_map_max_age: float = 300.0
     verification_ttl: float = 3600.0
     max_body_bytes: int = 32 * 1024 * 1024
+    # Parsing multiplies memory by up to ~100 bytes per JSON value; this bounds one request's peak.
+    max_json_values: int = 2_000_000
     stream_keepalive: float = 15.0  # seconds of backend silence before a ping
     stream_grace: float = 10.0  # seconds to wait for the backend before committing to a 200 stream
 
@@ -50,10 +55,13 @@ class Settings:
             sf_api_base_url=env.get("SF_API_BASE_URL") or None,
             sf_connect_timeout=_float(env, "SF_CONNECT_TIMEOUT", 10.0),
             sf_read_timeout=_float(env, "SF_READ_TIMEOUT", 300.0),
-            sf_max_retries=int(_float(env, "SF_MAX_RETRIES", 2)),
+            sf_max_retries=int(_float(env, "SF_MAX_RETRIES", 1)),
             sf_deadline=_float(env, "SF_DEADLINE_SECONDS", 600.0),
-            sf_http_pool=env.get("SF_HTTP_POOL") or "gateway",
             api_keys=keys,
+            keys_file=env.get("GATEWAY_KEYS_FILE") or None,
+            keys_table=env.get("KEYS_TABLE") or None,
+            trust_authorizer=env.get("GATEWAY_TRUST_AUTHORIZER", "").lower() in ("1", "true", "yes"),
+            key_cache_ttl=_float(env, "KEY_CACHE_SECONDS", 60.0),
             model_map_path=env.get("MODEL_MAP_PATH") or None,
             model_map_parameter=env.get("MODEL_MAP_PARAMETER") or None,
             verification_table=env.get("VERIFICATION_TABLE") or None,
@@ -62,6 +70,8 @@ class Settings:
             verification_ttl=_float(env, "MODEL_VERIFICATION_TTL", 3600.0),
             stream_keepalive=_float(env, "STREAM_KEEPALIVE_SECONDS", 15.0),
             stream_grace=_float(env, "STREAM_GRACE_SECONDS", 10.0),
+            max_body_bytes=int(_float(env, "MAX_BODY_BYTES", 32 * 1024 * 1024)),
+            max_json_values=int(_float(env, "MAX_JSON_VALUES", 2_000_000)),
         )
 
     @property
@@ -76,7 +86,30 @@ class Settings:
 
     def credentials(self) -> Credentials:
         """Credentials from the environment; a deployment reads them from Secrets Manager instead."""
+        require_salesforce(
+            {
+                "SF_MY_DOMAIN (or SF_TOKEN_URL)": self.sf_token_url or self.sf_my_domain,
+                "SF_CLIENT_ID": self.sf_client_id,
+                "SF_CLIENT_SECRET": self.sf_client_secret,
+            },
+            "in the gateway's environment",
+        )
         return Credentials(self.token_url, self.sf_client_id or "", self.sf_client_secret or "")
+
+
+PLACEHOLDER = "CHANGE-ME"  # what the template's Salesforce secret starts with
+
+
+def require_salesforce(values: dict[str, str | None], where: str) -> None:
+    """A clear Anthropic-format error naming what is missing, instead of a failure deep in httpx
+    (an empty My Domain makes the host ``.my.salesforce.com``, which fails IDNA encoding)."""
+    missing = [name for name, value in values.items() if not value or not value.strip() or value == PLACEHOLDER]
+    if missing:
+        from .anthropic.errors import GatewayError
+
+        raise GatewayError(
+            "api_error", f"The gateway is not configured for Salesforce: set {', '.join(missing)} {where}", status=500
+        )
 
 
 def token_url_for(my_domain: str) -> str:

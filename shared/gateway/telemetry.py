@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,11 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Errors": ("Count", ("ErrorType",)),
     "BackendErrors": ("Count", ()),  # one series, so the alarm can divide it by Requests
     "ColdStart": ("Count", ()),
+    # Requests sent without thinking / thinking history / betas because the model refused them (a 502).
+    "ThinkingFallbacks": ("Count", ("Model",)),
+    # Per developer (the key's owner, never the key): one series per developer and metric.
+    "DeveloperRequests": ("Count", ("Developer",)),
+    "DeveloperTokens": ("Count", ("Developer",)),
 }
 METRIC_NAMES = frozenset(METRICS)
 
@@ -42,9 +48,32 @@ class RequestSample:
     backend_ms: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    thinking_fallback: bool = False
+    developer: str | None = None  # the key's owner (client_auth), never the key
+    session_id: str | None = None  # Claude Code's x-claude-code-session-id
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    settled: bool = False  # usage added to the developer's month (client_auth.settle)
+
+    @property
+    def total_tokens(self) -> int:
+        """What a token budget counts: input + output + cache reads and writes."""
+        parts = (self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_creation_tokens)
+        return sum(p or 0 for p in parts)
 
     def elapsed_ms(self, at: float | None = None) -> float:
         return ((at if at is not None else time.perf_counter()) - self.started) * 1000
+
+
+# The sample of the request being served, for the layers below the HTTP one (the middleware sets it).
+current_sample: ContextVar[RequestSample | None] = ContextVar("current_sample", default=None)
+
+
+def note_thinking_fallback() -> None:
+    """The request being served went to Salesforce without the thinking it asked for."""
+    sample = current_sample.get()
+    if sample is not None:
+        sample.thinking_fallback = True
 
 
 class Telemetry:
@@ -91,6 +120,12 @@ class EmfTelemetry(Telemetry):
                 self._emit("InputTokens", sample.input_tokens, Model=sample.model)
             if sample.output_tokens is not None:
                 self._emit("OutputTokens", sample.output_tokens, Model=sample.model)
+            if sample.thinking_fallback:
+                self._emit("ThinkingFallbacks", 1, Model=sample.model)
+        if sample.developer:
+            self._emit("DeveloperRequests", 1, Developer=sample.developer)
+            if sample.total_tokens:
+                self._emit("DeveloperTokens", sample.total_tokens, Developer=sample.developer)
         if sample.error_type:
             self._emit("Errors", 1, ErrorType=sample.error_type)
             if sample.backend_error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -11,8 +13,10 @@ from .config import SimulatorConfig
 from .core import Simulator
 from .models_api import ModelsApi
 from .oauth import OAuthEndpoint
+from .replay import Recordings, ReplayMiddleware
+from .responses import Responses
 
-SURFACES = (OAuthEndpoint, ModelsApi, BedrockInvoke, ChatGenerations)
+SURFACES = (OAuthEndpoint, ModelsApi, BedrockInvoke, ChatGenerations, Responses)
 
 
 def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
@@ -21,6 +25,9 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
     routes.append(Route("/simulator/stats", sim.stats, methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.simulator = sim
+    if sim.config.replay_dir:  # a real org's recorded answers first (make check-org --record)
+        app.state.replay = Recordings.load(Path(sim.config.replay_dir))
+        app.add_middleware(ReplayMiddleware, sim=sim, recordings=app.state.replay)
     return app
 
 

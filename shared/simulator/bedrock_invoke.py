@@ -1,4 +1,10 @@
-"""The LLM Gateway's Bedrock-style invoke: Anthropic bodies in, Anthropic JSON or AWS event-stream out."""
+"""The LLM Gateway's Bedrock-style invoke: Anthropic bodies in, Anthropic JSON or AWS event-stream out.
+
+Thinking follows the evidence (salesforce-evidence.md, Bedrock invoke): the Claude 4.6+ aliases take only
+``adaptive`` (``enabled`` is a 400) and no sampling fields while thinking; older models answer thinking,
+thinking history blocks and ``anthropic_beta`` with a 502 "No user context has been created!" (unless
+``SimulatorConfig.older_models_refuse_thinking`` is off). Usage is Anthropic's own snake_case.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,15 @@ from . import eventstream
 from .core import Simulator
 from .errors import SalesforceError, error_for
 from .model import Directives, Reply, directives, pieces, plan_reply, sign, signature_ok, split_json
+from .schemas import anthropic_rules
 from .turns import anthropic_turn, input_tokens
+
+THINKING_BLOCKS = ("thinking", "redacted_thinking")
+NO_USER_CONTEXT = "No user context has been created!"
+ENABLED_REFUSED = (
+    "thinking.type.enabled is not supported for this model. "
+    "Use thinking.type.adaptive and output_config.effort to control thinking behavior."
+)
 
 
 class BedrockInvoke:
@@ -37,24 +51,12 @@ class BedrockInvoke:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not isinstance(body.get("max_tokens"), int):
             raise SalesforceError(400, "messages and max_tokens are required")
-        for msg in messages:
-            content = msg.get("content")
-            for block in content if isinstance(content, list) else []:
-                if block.get("type") == "thinking" and not signature_ok(
-                    block.get("thinking", ""), block.get("signature", "")
-                ):
-                    raise SalesforceError(400, "Invalid `signature` in `thinking` block")
+        self._check_thinking(body, messages, model)
         turn = anthropic_turn(messages)
         found = directives(turn)
         if error := error_for(found, turn, self.sim.attempts):
             raise error
         thinking = body.get("thinking") or {}
-        if thinking.get("type") == "adaptive" and model not in self.sim.config.adaptive_thinking_models:
-            raise SalesforceError(
-                400,
-                "thinking.type: Input tag 'adaptive' found using 'type' does not match any of the expected tags: "
-                "'disabled', 'enabled'",
-            )
         reply = plan_reply(
             turn,
             found,
@@ -63,8 +65,40 @@ class BedrockInvoke:
             thinking_on=thinking.get("type") in ("enabled", "adaptive"),
             max_tokens=body["max_tokens"],
             stop_sequences=body.get("stop_sequences") or [],
+            rules=anthropic_rules(body),  # declared tools, tool_choice, output_config.format
         )
         return reply, found
+
+    def _check_thinking(self, body: dict, messages: list, model: str) -> None:
+        """Thinking as real orgs take it (salesforce-evidence.md, Bedrock invoke): Claude 4.6+ only adaptive,
+        without sampling fields; older models answer thinking, thinking history and betas with a 502."""
+        blocks = [
+            b for m in messages if isinstance(m.get("content"), list) for b in m["content"] if isinstance(b, dict)
+        ]
+        history = any(b.get("type") in THINKING_BLOCKS for b in blocks)
+        thinking = body.get("thinking")
+        adaptive_only = model in self.sim.config.adaptive_thinking_models
+        refuses = not adaptive_only and self.sim.config.older_models_refuse_thinking
+        if refuses and (thinking is not None or history or body.get("anthropic_beta")):
+            raise SalesforceError(502, NO_USER_CONTEXT)
+        for block in blocks:
+            if block.get("type") == "thinking" and not signature_ok(
+                block.get("thinking", ""), block.get("signature", "")
+            ):
+                raise SalesforceError(400, "Invalid `signature` in `thinking` block")
+        kind = thinking.get("type") if isinstance(thinking, dict) else None
+        if kind == "enabled" and adaptive_only:
+            raise SalesforceError(400, ENABLED_REFUSED)
+        if kind == "adaptive" and not adaptive_only:
+            raise SalesforceError(
+                400,
+                "thinking.type: Input tag 'adaptive' found using 'type' does not match any of the expected tags: "
+                "'disabled', 'enabled'",
+            )
+        if kind in ("enabled", "adaptive"):
+            for name in ("temperature", "top_p", "top_k"):
+                if name in body:
+                    raise SalesforceError(400, f"`{name}` may not be set when thinking is enabled or in adaptive mode")
 
     @staticmethod
     def _content(reply: Reply, tool_id: str) -> list[dict]:

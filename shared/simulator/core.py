@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from .config import SimulatorConfig
 from .errors import SalesforceError
@@ -42,11 +42,12 @@ class Simulator:
         self.streams_open = 0  # streamed answers still being sent; drops when the gateway hangs up
         self.abandoned = 0  # calls whose caller hung up before the answer was ready
         self.attempts: dict[str, int] = {}  # prompt -> calls seen, for [[error:CODE:first-N]]
+        self.oauth_calls = 0  # token requests received, answered or not
 
     def check(self, request: Request, model: str | None) -> None:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not self.mint.valid(auth[7:]):
-            raise SalesforceError(401)
+            raise SalesforceError(self.config.invalid_token_status)
         for name, value in REQUIRED_HEADERS.items():
             if request.headers.get(name) != value:
                 raise SalesforceError(400, f"Missing or invalid header {name}")
@@ -88,22 +89,34 @@ class Simulator:
                 return Response(status_code=499)
             return work.result()
         except SalesforceError as exc:
-            return exc.response()
+            return self.error_response(exc)
         finally:
             self.in_flight -= 1
+
+    def error_response(self, exc: SalesforceError, status: int | None = None) -> Response:
+        """The error in the configured shape (``SimulatorConfig.error_shape``)."""
+        status, shape = status or exc.status, self.config.error_shape
+        if shape == "text":
+            return PlainTextResponse(exc.message, status, headers=exc.headers)
+        body = {
+            "list": [exc.body()],
+            "oauth": {"error": exc.code.lower(), "error_description": exc.message},
+            "openai": {"error": {"message": exc.message, "code": exc.code}},
+            "message": {"message": exc.message},
+        }.get(shape)
+        return exc.response(status) if body is None else JSONResponse(body, status, headers=exc.headers)
 
     @staticmethod
     async def pause(found: Directives) -> None:
         if found.delay_ms:
             await asyncio.sleep(found.delay_ms / 1000)
 
-    @staticmethod
-    async def json_fault(found: Directives) -> Response | None:
+    async def json_fault(self, found: Directives) -> Response | None:
         """A misbehaving 200 in place of a JSON answer, when a fault directive asks for one."""
         if found.stall_ms:
             await asyncio.sleep(found.stall_ms / 1000)
         if found.fault == "error-body-200":
-            return SalesforceError(500, "Simulated error inside a 200").response(status=200)
+            return self.error_response(SalesforceError(500, "Simulated error inside a 200"), status=200)
         if found.fault == "empty-body":
             return Response(b"", media_type="application/json")
         if found.fault == "malformed-json":

@@ -77,6 +77,7 @@ class OAuthEndpoint:
 
     async def oauth_token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        self.sim.oauth_calls += 1
         if self.sim.config.oauth_fail_status:
             body = {"error": "server_error", "error_description": "simulated OAuth outage"}
             return JSONResponse(body, self.sim.config.oauth_fail_status)

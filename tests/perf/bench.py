@@ -6,9 +6,9 @@ the thinnest possible Starlette proxy in front of it too (the reference for what
 by themselves), and this client. Calls to each are alternated in small rounds so that machine noise hits all
 alike, and every figure is printed next to its direct counterpart and its target.
 
-Two clients: httpx's ``AsyncClient`` (what the SDKs use; ~0.3 ms of CPU per call) for the target rows, and
-a lean one (the gateway's own connection pool, ~80 µs) that does not hide the servers' costs behind its own
-and does not saturate this 2-core machine at concurrency 32.
+Two clients: httpx's ``AsyncClient`` (what the SDKs use) for the target rows, and a leaner one (httpx's
+transports used directly, as the gateway calls Salesforce, without AsyncClient's per-call work) for the rows
+that compare the servers' own costs.
 
 Also: CPU per request of the gateway process, per-chunk delay on a 200-chunk stream, cold start of each
 Lambda function module, RSS after 10,000 requests, and count_tokens on 1 MB. A PNG of the distributions
@@ -325,15 +325,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 class LeanClient:
-    """A load generator at ~80 µs of CPU per call: the gateway's own pool, through its own Transport."""
+    """A load generator without AsyncClient's per-call work: httpx's transports through the gateway's Transport."""
 
     def __init__(self) -> None:
-        from gateway.salesforce.pool import ConnectionPool
         from gateway.salesforce.transport import Transport
         from gateway.settings import Settings
 
         timeouts = Settings(sf_connect_timeout=CALL_TIMEOUT, sf_read_timeout=CALL_TIMEOUT)
-        self._http = Transport(timeouts, ConnectionPool(max_connections=256))
+        self._http = Transport(timeouts)
 
     async def __aenter__(self) -> LeanClient:
         return self
@@ -767,6 +766,9 @@ def main() -> int:
                 in_process <= 50,
             )
         )
+        from large_bodies import rows as large_body_rows  # tests/perf/large_bodies.py
+
+        rows += [Row(*cells) for cells in large_body_rows(stack.gateway_url, stack.gateway.pid, MODEL)]
     finally:
         stack.stop()
 

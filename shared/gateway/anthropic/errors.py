@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..jsoncodec import dumps
-from ..redaction import redact
+from ..redaction import mask_credentials
 
 # Anthropic's error types and the HTTP status each one is served with.
 STATUS_BY_TYPE: dict[str, int] = {
@@ -42,7 +42,9 @@ class GatewayError(Exception):
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
-        self.message = redact(message)
+        # Not redact(): a client's own string that equals a secret must come back as sent (no oracle);
+        # Salesforce's words are masked where they enter (salesforce/errors.py backend_message).
+        self.message = mask_credentials(message)
         self.backend = backend  # raised because Salesforce failed, not because the client did
         self.status = status or STATUS_BY_TYPE.get(error_type, 500)
         self.headers = headers or {}

@@ -38,6 +38,20 @@ def complete_usage(raw: dict | None) -> dict:
     return base
 
 
+# The input-side counts Anthropic repeats, cumulative, in every streamed message_delta.
+INPUT_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def delta_usage(delta: dict | None, start: dict | None) -> dict:
+    """A message_delta's usage as Anthropic sends it: the input counts of message_start (unless the backend
+    repeated them itself) with the delta's output count. Clients that read input tokens from the delta
+    (LangChain) would otherwise record 0 for every streamed call."""
+    out = {name: int((start or {}).get(name) or 0) for name in INPUT_USAGE}
+    out.update({k: v for k, v in (delta or {}).items() if v is not None})
+    out.setdefault("output_tokens", 0)
+    return out
+
+
 def message(
     message_id: str,
     model: str,

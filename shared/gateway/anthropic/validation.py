@@ -24,8 +24,8 @@ _PAIRING_HELP = "Each `tool_use` block must have a corresponding `tool_result` b
 _ORPHAN_HELP = "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
 
 
-def parse_json_object(raw: bytes) -> dict:
-    if not raw.strip():
+def parse_json_object(raw: bytes | bytearray) -> dict:
+    if not raw or raw.isspace():  # not raw.strip(): that copies the body
         raise invalid_request("Request body is empty; expected a JSON object")
     try:
         body = loads(raw)
@@ -159,7 +159,7 @@ def _messages(raw: Any) -> tuple[list[dict], list[dict]]:
             extra_system.extend(b for b in blocks if b.get("type") == "text")
             continue
         if merged and merged[-1]["role"] == role:
-            merged[-1]["content"] = merged[-1]["content"] + blocks
+            merged[-1]["content"].extend(blocks)  # in place: a copy per turn made 30k turns quadratic
             merged[-1]["_index"].append(n)
         else:
             merged.append({"role": role, "content": list(blocks), "_index": [n]})
@@ -193,9 +193,7 @@ def _check_tool_pairing(merged: list[dict]) -> None:
         else:
             previous = merged[k - 1] if k else None
             offered = {b.get("id") for b in previous["content"] if b.get("type") == "tool_use"} if previous else set()
-            position = 0
-            for n in msg["_index"]:
-                position = n
+            position = msg["_index"][-1]
             for m, block in enumerate(msg["content"]):
                 if block.get("type") == "tool_result" and block.get("tool_use_id") not in offered:
                     raise invalid_request(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from starlette.types import Receive
@@ -97,6 +97,7 @@ class BackendStream:
         pinged = False
         synthetic = first is None
         complete = False
+        start_usage: dict | None = placeholder["message"].get("usage") if placeholder else None
         try:
             if synthetic:
                 assert placeholder is not None
@@ -118,12 +119,14 @@ class BackendStream:
                     yield frame(event)
                     return
                 if kind == "message_start":
-                    count_usage(sample, event["message"].get("usage"))
+                    start_usage = event["message"].get("usage")  # the backend's count wins over our estimate
+                    count_usage(sample, start_usage)
                     if synthetic:
                         event = None
                         continue
                 elif kind == "message_delta":
-                    count_usage(sample, event.get("usage"))
+                    event = dict(event, usage=ev.delta_usage(event.get("usage"), start_usage))
+                    count_usage(sample, event["usage"])
                 yield frame(event)
                 if kind == "content_block_start" and not pinged:
                     pinged = True
@@ -141,6 +144,18 @@ class BackendStream:
             await self.aclose(drain=DRAIN_SECONDS if complete else 0.0)
 
 
+async def rewritten(events: AsyncIterator[dict], feed: Callable[[dict], list[dict]]) -> AsyncIterator[dict]:
+    """``events`` passed through ``feed`` (which may hold, drop or change them); closes ``events`` when done."""
+    try:
+        async for event in events:
+            for out in feed(event):
+                yield out
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 def placeholder_start(message_id: str, model: str, input_tokens: int) -> dict:
     """The message_start sent when the backend is too slow to wait for its own."""
     return ev.message_start(ev.message(message_id, model, [], None, None, ev.usage(input_tokens, 1)))
@@ -150,6 +165,8 @@ def count_usage(sample: RequestSample, usage: dict | None) -> None:
     if usage:
         sample.input_tokens = usage.get("input_tokens", sample.input_tokens)
         sample.output_tokens = usage.get("output_tokens", sample.output_tokens)
+        sample.cache_read_tokens = usage.get("cache_read_input_tokens", sample.cache_read_tokens)
+        sample.cache_creation_tokens = usage.get("cache_creation_input_tokens", sample.cache_creation_tokens)
 
 
 async def until_disconnected(receive: Receive) -> None:

@@ -1,4 +1,4 @@
-"""The one pooled HTTP client to Salesforce: auth headers, one re-mint on 401, status mapping."""
+"""The one HTTP client to Salesforce: auth headers, one re-mint on 401, one retry of a 5xx, status mapping."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import httpx
 from ..anthropic.errors import GatewayError
 from ..jsoncodec import dumps, loads
 from ..settings import Settings
-from .errors import CallContext, backend_message, map_status, transport_error
-from .oauth import Credentials, TokenProvider
-from .retry import RETRYABLE_STATUSES, RetryPolicy, retry_after_seconds
+from .errors import CallContext, error_in_200, is_error_body, map_status, repeats_on_retry, transport_error
+from .oauth import AccessToken, Credentials, TokenProvider
+from .retry import GATEWAY_RETRY_STATUSES, RetryPolicy, retry_after_seconds
 from .transport import Transport
 
 log = logging.getLogger("gateway")
@@ -28,8 +28,18 @@ SALESFORCE_HEADERS = {
 }
 
 
+# A 404 on a token this old (seconds) re-mints once before it counts: the spec says 404 can mean a bad token.
+OLD_TOKEN_404_AGE = 300.0
+
+
 def _deadline_error() -> GatewayError:
     return GatewayError("timeout_error", "Salesforce did not answer within the gateway's deadline", backend=True)
+
+
+def _mint_deadline_error() -> GatewayError:
+    return GatewayError(
+        "timeout_error", "Salesforce's OAuth endpoint did not answer within the gateway's deadline", backend=True
+    )
 
 
 class SalesforceClient:
@@ -49,11 +59,27 @@ class SalesforceClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    async def _token(self, deadline: float, stale: str | None) -> AccessToken:
+        """The token, waiting for a mint no longer than the request's deadline (the mint goes on for others)."""
+        token = self.tokens.cached(stale)
+        if token is not None:
+            return token
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self.tokens.get(stale=stale)
+        except TimeoutError:
+            raise _mint_deadline_error() from None
+
+    def _token_suspect(self, status: int, token: AccessToken) -> bool:
+        return status == 401 or (status == 404 and self.tokens.age(token) >= OLD_TOKEN_404_AGE)
+
     async def _send(self, path: str, payload: Any, ctx: CallContext, stream: bool) -> httpx.Response:
-        """One Salesforce call: a re-mint on 401, retries on retryable failures, all within the deadline.
+        """One Salesforce call: a re-mint on 401 (or 404 on an old token), a retry of a 5xx or refused
+        connection, every wait (the mint included) within the request's deadline.
 
         For a stream the deadline covers the wait for the response headers; after that the stream's
         own read timeout applies, and nothing is retried (bytes may already be with the client).
+        A 429 is never retried here: the client retries it, after the Retry-After passed on to it.
         """
         content = payload if isinstance(payload, bytes) else dumps(payload)
         loop = asyncio.get_running_loop()
@@ -61,17 +87,25 @@ class SalesforceClient:
         stale: str | None = None
         retries = 0
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if loop.time() >= deadline:
                 raise _deadline_error()
-            token = await self.tokens.get(stale=stale)
+            token = await self._token(deadline, stale)
             headers = dict(SALESFORCE_HEADERS, authorization=f"Bearer {token.value}")
             retry_after: float | None = None
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout_at(deadline):
                     response = await self.http.send(
                         "POST", token.api_base + path, headers=headers, content=content, stream=stream
                     )
+                    status = response.status_code
+                    if status < 400:
+                        return response
+                    try:
+                        body = await response.aread()
+                    except (httpx.HTTPError, httpx.StreamError):
+                        body = b""
+                    finally:
+                        await response.aclose()
             except TimeoutError:
                 raise _deadline_error() from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # the request never reached Salesforce
@@ -79,21 +113,11 @@ class SalesforceClient:
             except httpx.HTTPError as exc:
                 raise transport_error(exc) from None
             else:
-                status = response.status_code
-                if status < 400:
-                    return response
-                if status == 401 and stale is None:
-                    await response.aclose()
-                    stale = token.value
+                if stale is None and self._token_suspect(status, token):
+                    stale = token.value  # once: a second refusal with a new token is the answer
                     continue
-                try:
-                    body = await response.aread()
-                except (httpx.HTTPError, httpx.StreamError):
-                    body = b""
-                finally:
-                    await response.aclose()
                 error = map_status(status, body, dict(response.headers), ctx)
-                if status not in RETRYABLE_STATUSES:
+                if status not in GATEWAY_RETRY_STATUSES or repeats_on_retry(status, body):
                     raise error
                 retry_after = retry_after_seconds(response.headers)
             wait = self.retry.delay(retries, retry_after)
@@ -104,20 +128,21 @@ class SalesforceClient:
             await asyncio.sleep(wait)
 
     async def post_json(self, path: str, payload: Any, ctx: CallContext) -> Any:
-        """POST and return the parsed JSON answer; a 200 that carries no answer is an error too."""
+        """POST and return the parsed JSON answer; a 200 that carries no answer, or an error, is an error too."""
         response = await self._send(path, payload, ctx, stream=False)
-        if not response.content.strip():
+        raw = response.content
+        if not raw.strip():
             raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
         try:
-            body = loads(response.content)
+            body = loads(raw)
         except ValueError:
-            raise GatewayError("api_error", "Salesforce returned malformed JSON", status=500, backend=True) from None
-        if isinstance(body, dict) and "errorCode" in body:  # seen under load: an error body with status 200
-            raise GatewayError(
-                "overloaded_error",
-                f"Salesforce answered with an error: {backend_message(response.content)}",
-                backend=True,
-            )
+            if raw.lstrip()[:1] in (b"{", b"["):  # JSON cut short or garbled
+                raise GatewayError(
+                    "api_error", "Salesforce returned malformed JSON", status=500, backend=True
+                ) from None
+            raise error_in_200(raw, ctx) from None  # plain text where JSON belongs: seen under load
+        if is_error_body(body):  # seen under load: an error body with status 200
+            raise error_in_200(raw, ctx)
         return body
 
     @asynccontextmanager

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import redaction
 from ..anthropic.errors import GatewayError
 
 _OVERFLOW = re.compile(
@@ -50,19 +51,76 @@ def _error_object(text: str | bytes) -> dict | None:
 
 
 def backend_message(body: bytes) -> str:
-    """The human-readable message in any of the error shapes Salesforce surfaces use."""
+    """The human-readable message in any of the error shapes Salesforce surfaces use: ``errorCode``/``message``
+    (alone or a list of them), OAuth's ``error``/``error_description``, ``{"error": {"message"}}``, a bare
+    ``message``, or plain text; several messages in a list are joined."""
     text = body.decode("utf-8", "replace").strip()
-    data = _error_object(text)
-    if data is not None:
-        inner = data.get("error")
-        if isinstance(inner, dict):
-            data = inner
-        elif isinstance(inner, str) and not data.get("message"):
-            return str(data.get("error_description") or inner)[:MAX_DETAIL]
-        for key in ("message", "Message", "errorMessage", "detail"):
-            if isinstance(data.get(key), str) and data[key]:
-                return data[key][:MAX_DETAIL]
-    return text[:MAX_DETAIL]
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return redaction.clip(text, MAX_DETAIL)
+    found = _messages(data, 0)
+    return redaction.clip("; ".join(dict.fromkeys(found)) if found else text, MAX_DETAIL)
+
+
+_MESSAGE_KEYS = ("message", "Message", "errorMessage", "error_description", "detail")
+
+
+def _messages(data: object, depth: int) -> list[str]:
+    if isinstance(data, str):
+        return [data] if data else []
+    if depth > 3:
+        return []
+    if isinstance(data, list):
+        return [m for item in data[:10] for m in _messages(item, depth + 1)]
+    if not isinstance(data, dict):
+        return []
+    for key in _MESSAGE_KEYS:
+        if isinstance(data.get(key), str) and data[key]:
+            return [data[key]]
+    for key in ("error", "errors"):
+        found = _messages(data.get(key), depth + 1)
+        if found:
+            return found
+    return []
+
+
+# Keys that only an error body has, and keys an error envelope may have besides its message.
+_ERROR_KEYS = ("errorCode", "error", "errors", "error_description")
+_ENVELOPE_KEYS = frozenset({*_MESSAGE_KEYS, "messageCode", "code", "status", "statusCode", "requestId", "timestamp"})
+
+
+def is_error_body(data: object) -> bool:
+    """Whether a parsed 200 answer is in fact an error (seen under load), in any of the shapes errors take."""
+    if isinstance(data, str):
+        return True
+    if isinstance(data, list):
+        return bool(data) and all(is_error_body(item) for item in data)
+    if not isinstance(data, dict):
+        return False
+    if data.get("type") == "error" or any(data.get(key) for key in _ERROR_KEYS):
+        return True
+    return bool(data) and data.keys() <= _ENVELOPE_KEYS and bool(_messages(data, 0))
+
+
+def error_in_200(body: bytes, ctx: CallContext) -> GatewayError:
+    """A 200 that carries an error: retryable (529), unless it says the prompt does not fit."""
+    detail = backend_message(body)
+    if is_overflow(detail):
+        return map_status(400, body, {}, ctx)
+    return GatewayError(
+        "overloaded_error", f"Salesforce answered with an error: {detail or 'empty answer'}", backend=True
+    )
+
+
+# Salesforce's 502 to thinking, thinking history or betas on older Claude models: the same request fails the
+# same way again, so it is not retried as such (the Bedrock surface retries it once without those flags).
+NO_USER_CONTEXT = re.compile(r"no user context", re.IGNORECASE)
+
+
+def repeats_on_retry(status: int, body: bytes) -> bool:
+    """A 5xx that names a property of the request itself, not a passing fault: retrying it as is cannot help."""
+    return status >= 500 and bool(NO_USER_CONTEXT.search(backend_message(body)))
 
 
 def is_overflow(detail: str) -> bool:
@@ -90,15 +148,14 @@ def _map_status(status: int, body: bytes, headers: dict[str, str], ctx: CallCont
     detail = backend_message(body)
     if status in (400, 413, 422) and is_overflow(detail):
         return overflow_error(ctx, detail)
+    # The client waits as long as Salesforce asked before its own retry: the gateway does not retry a 429.
+    retry = {k.lower(): v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
     if status == 429:
-        retry = {k: v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
         return GatewayError(
-            "rate_limit_error",
-            f"Salesforce rate limit reached: {detail or 'too many requests'}",
-            headers=retry,
+            "rate_limit_error", f"Salesforce rate limit reached: {detail or 'too many requests'}", headers=retry
         )
     if status in (423, 503):
-        return GatewayError("overloaded_error", f"Salesforce is overloaded: {detail or 'server busy'}")
+        return GatewayError("overloaded_error", f"Salesforce is overloaded: {detail or 'server busy'}", headers=retry)
     if status == 404:
         return GatewayError(
             "not_found_error",

@@ -10,6 +10,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 
+from .. import redaction
 from ..anthropic.errors import GatewayError
 from ..jsoncodec import loads
 from .errors import CallContext, is_overflow, overflow_error
@@ -30,9 +31,9 @@ EXCEPTION_TYPES = {
 
 def exception_error(exception_type: str, payload: bytes, ctx: CallContext | None = None) -> GatewayError:
     try:
-        message = str(json.loads(payload).get("message") or exception_type)
+        message = redaction.clip(str(json.loads(payload).get("message") or exception_type), 500)
     except (ValueError, AttributeError):
-        message = payload.decode("utf-8", "replace")[:500] or exception_type
+        message = redaction.clip(payload.decode("utf-8", "replace"), 500) or exception_type
     error_type = EXCEPTION_TYPES.get(exception_type, "api_error")
     if error_type == "invalid_request_error" and is_overflow(message):
         # Claude Code compacts only on Anthropic's exact "prompt is too long: N tokens > M maximum".

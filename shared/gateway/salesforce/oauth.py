@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .. import redaction
 from ..anthropic.errors import GatewayError
+from .errors import backend_message
 
 if TYPE_CHECKING:
     import httpx
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 DEFAULT_API_BASE = "https://api.salesforce.com"
 REFRESH_MARGIN = 300.0  # seconds before exp; shortened for short-lived tokens
 FALLBACK_LIFETIME = 1800.0  # Salesforce's default JWT timeout when exp cannot be read
+FAILED_MINT_HOLD = 3.0  # seconds a failed mint is the answer for everyone, instead of a new attempt each
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class AccessToken:
     api_base: str
     expires_at: float
     refresh_at: float
+    minted_at: float = 0.0  # the provider's clock when the gateway received it
 
 
 def jwt_expiry(token: str) -> tuple[float, float] | None:
@@ -54,7 +57,12 @@ def jwt_expiry(token: str) -> tuple[float, float] | None:
 
 
 class TokenProvider:
-    """Mints and caches the org JWT. Concurrent callers share one mint."""
+    """Mints and caches the org JWT: one mint in flight, whose result every caller waiting for it shares.
+
+    A mint that fails is remembered for ``FAILED_MINT_HOLD`` seconds and given to every caller in that time,
+    so an OAuth outage costs Salesforce one call per hold, not one per waiting request. Nobody's wait cancels
+    the mint: each caller bounds its own wait (``SalesforceClient`` by the request's deadline).
+    """
 
     def __init__(
         self,
@@ -70,18 +78,45 @@ class TokenProvider:
         self._api_base_override = api_base_override
         self._clock = clock
         self._token: AccessToken | None = None
-        self._lock = asyncio.Lock()
+        self._minting: asyncio.Future[AccessToken] | None = None
+        self._failed: tuple[GatewayError, float] | None = None  # the last mint's error, until (monotonic)
 
-    async def get(self, *, stale: str | None = None) -> AccessToken:
-        """The cached token, or a new one if it is near expiry or equals ``stale`` (rejected by a 401)."""
+    def cached(self, stale: str | None = None) -> AccessToken | None:
+        """The cached token if it is fresh and not ``stale`` (rejected by Salesforce); no waiting."""
         token = self._token
         if token is not None and token.value != stale and self._clock() < token.refresh_at:
             return token
-        async with self._lock:
-            token = self._token
-            if token is None or token.value == stale or self._clock() >= token.refresh_at:
-                token = self._token = await self._mint()
+        return None
+
+    def age(self, token: AccessToken) -> float:
+        """Seconds since the gateway minted ``token``."""
+        return self._clock() - token.minted_at
+
+    async def get(self, *, stale: str | None = None) -> AccessToken:
+        """The cached token, or a new one if it is near expiry or equals ``stale``."""
+        token = self.cached(stale)
+        if token is not None:
             return token
+        failed = self._failed
+        if failed is not None and time.monotonic() < failed[1]:
+            error = failed[0]
+            raise GatewayError(error.error_type, error.message, status=error.status, backend=True)
+        minting = self._minting
+        if minting is None or minting.get_loop() is not asyncio.get_running_loop():
+            minting = self._minting = asyncio.ensure_future(self._mint())
+            minting.add_done_callback(self._minted)
+        return await asyncio.shield(minting)
+
+    def _minted(self, minting: asyncio.Future[AccessToken]) -> None:
+        if self._minting is minting:
+            self._minting = None
+        if minting.cancelled():
+            return
+        error = minting.exception()  # retrieved here: waiters have it already, nobody else needs a warning
+        if error is None:
+            self._token, self._failed = minting.result(), None
+        elif isinstance(error, GatewayError):
+            self._failed = (error, time.monotonic() + FAILED_MINT_HOLD)
 
     async def _mint(self) -> AccessToken:
         import httpx  # the transport has loaded it already; not at module import, for cold starts
@@ -89,6 +124,8 @@ class TokenProvider:
         if self._credentials is None:
             try:
                 self._credentials = await asyncio.to_thread(self._load_credentials)
+            except GatewayError:  # already says what is wrong (settings.require_salesforce)
+                raise
             except Exception as exc:
                 raise GatewayError(
                     "api_error",
@@ -101,6 +138,10 @@ class TokenProvider:
         form = {"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}
         try:
             response = await self._http.send("POST", creds.token_url, data=form)
+        except httpx.TimeoutException:
+            raise GatewayError(
+                "timeout_error", "Salesforce's OAuth endpoint did not answer in time", backend=True
+            ) from None
         except httpx.HTTPError as exc:
             raise GatewayError(
                 "api_error", f"Salesforce OAuth endpoint unreachable: {type(exc).__name__}", status=500, backend=True
@@ -120,15 +161,13 @@ class TokenProvider:
         iat, exp = times if times else (now, now + FALLBACK_LIFETIME)
         margin = min(REFRESH_MARGIN, max(0.0, (exp - iat) * 0.1))
         api_base = self._api_base_override or body.get("api_instance_url") or DEFAULT_API_BASE
-        return AccessToken(value=value, api_base=api_base.rstrip("/"), expires_at=exp, refresh_at=exp - margin)
+        return AccessToken(
+            value=value, api_base=api_base.rstrip("/"), expires_at=exp, refresh_at=exp - margin, minted_at=now
+        )
 
 
 def _oauth_failure(response: httpx.Response) -> str:
-    """Salesforce's OAuth error code and description; never echoes what we sent."""
-    try:
-        body = response.json()
-        detail = body.get("error_description") or body.get("error") or ""
-    except ValueError:
-        detail = ""
+    """Salesforce's OAuth error text, in whatever shape it came; never echoes what we sent."""
+    detail = backend_message(response.content)
     suffix = f": {detail}" if detail else ""
     return f"Salesforce authentication failed (HTTP {response.status_code}){suffix}"

@@ -1,5 +1,11 @@
-"""When to try a Salesforce call again: retryable statuses only, before any byte reached the client,
-exponential backoff with full jitter, ``Retry-After`` honoured when it is short enough."""
+"""What the gateway retries itself, and what it leaves to the client.
+
+Every Anthropic SDK retries 408, 429 and 5xx on its own (2 times by default; Claude Code 10 times), so a
+gateway that retries them too multiplies the calls a struggling Salesforce sees (3 x 11 = 33 for one 429).
+A rate limit or a busy answer therefore goes straight back with Salesforce's ``Retry-After``; only a failure
+that is likely one bad node or connection (a refused connection, a 5xx before the first byte) is tried again
+here, once by default (``SF_MAX_RETRIES``), with jitter.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,11 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-# 401 is not here: it is answered by re-minting the token once, not by waiting.
-RETRYABLE_STATUSES = frozenset({408, 423, 429, 500, 502, 503, 504})
+# Tried again here (up to SF_MAX_RETRIES): a 5xx before any byte reached the client.
+GATEWAY_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# Never tried again here: the client's own retry handles them, after the Retry-After passed on to it.
+CLIENT_RETRY_STATUSES = frozenset({408, 423, 429})
+# 401 is in neither: it is answered by re-minting the token once, not by waiting.
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -29,7 +38,7 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_retries: int = 2
+    max_retries: int = 1
     base_delay: float = 0.25
     max_delay: float = 4.0
     max_retry_after: float = 20.0  # a longer Retry-After is passed to the client instead of waited out

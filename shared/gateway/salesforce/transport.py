@@ -2,11 +2,15 @@
 
 ``httpx.AsyncClient`` adds URL merging, cookie jars, auth flows and redirect handling to every call;
 none of them apply here, and on a loopback benchmark they cost more than the rest of the gateway.
-Lambda containers serve one request at a time, so one pool with keep-alive is all a call needs.
+A Lambda container serves one request at a time; the local server may serve hundreds at once, and httpcore's
+pool matches every waiting request against every connection on each change, so its CPU grows with the square
+of the connections in one pool (at 200 concurrent calls it was most of the gateway's CPU). A few small
+transports taken in turn keep that square small.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,20 +21,23 @@ if TYPE_CHECKING:
 
 MAX_CONNECTIONS = 256
 KEEPALIVE_EXPIRY = 60.0
+SHARDS = 8
 
 
-def default_transport() -> httpx.AsyncBaseTransport:
+def default_transports() -> list[httpx.AsyncBaseTransport]:
+    per_shard = MAX_CONNECTIONS // SHARDS
     limits = httpx.Limits(
-        max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_EXPIRY
+        max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=KEEPALIVE_EXPIRY
     )
-    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
+    return [httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0) for _ in range(SHARDS)]
 
 
 class Transport:
-    """Requests built once per call with the gateway's timeouts, sent on one httpx transport."""
+    """Requests built once per call with the gateway's timeouts, sent on httpx transports in turn."""
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._transport = transport or default_transport()
+        self._transports = [transport] if transport else default_transports()
+        self._turn = itertools.cycle(self._transports)
         self._urls: dict[str, httpx.URL] = {}
         self._timeout = httpx.Timeout(settings.sf_read_timeout, connect=settings.sf_connect_timeout).as_dict()
 
@@ -48,7 +55,7 @@ class Transport:
         request = httpx.Request(
             method, self._url(url), headers=headers, content=content, data=data, extensions={"timeout": self._timeout}
         )
-        response = await self._transport.handle_async_request(request)
+        response = await next(self._turn).handle_async_request(request)
         response.request = request
         if not stream:
             try:
@@ -67,4 +74,5 @@ class Transport:
         return parsed
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        for transport in self._transports:
+            await transport.aclose()

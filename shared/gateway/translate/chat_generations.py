@@ -1,9 +1,11 @@
 """Anthropic <-> the LLM Gateway's ``/ai/gpt/v1/chat/generations`` surface (GPT, Gemini, ...).
 
-OpenAI-like shapes with Salesforce names: ``generation_settings`` for sampling, ``tools`` in
-function form, assistant ``tool_invocations`` (not ``tool_calls``) and ``role: "tool"`` turns
-with ``tool_call_id``. Streaming frames carry content deltas; this module turns them into
-Anthropic events with :class:`StreamTranslator`.
+Requests take the shapes Salesforce's own clients send (salesforce-evidence.md, chat/generations):
+``system_prompt_strategy: "use_model_parameter"``, ``generation_settings``, function ``tools``,
+``tool_config`` (never OpenAI's ``tool_choice``), assistant ``tool_invocations`` with ``id`` and
+``function`` only (an extra ``type``/``index`` gets the history refused) and ``role: "tool"`` turns
+with ``tool_call_id`` and ``tool_call_name``. Answers are read in every shape seen: usage in snake or
+camel case, streams ended by ``[DONE]`` or ``DONE``; :class:`StreamTranslator` turns frames into events.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ FINISH_REASONS = {
     "tool_use": "tool_use",
     "content_filter": "refusal",
 }
-TOOL_MODES = {"auto": "auto", "any": "required", "tool": "required", "none": "none"}
+# Anthropic tool_choice -> tool_config.mode, in the vocabulary of Salesforce's own client (CODEY).
+TOOL_MODES = {"auto": "auto", "any": "any", "tool": "tool", "none": "none"}
+STREAM_END = frozenset({"[DONE]", "DONE"})  # SFCP sees the first, CODEY also accepts the bare word
+# Usage counts under every name seen: OpenAI's, Bedrock Claude's (CODEY), the documented API's (MIMIT).
+INPUT_KEYS = ("prompt_tokens", "input_tokens", "inputTokens", "inputTokenCount")
+OUTPUT_KEYS = ("completion_tokens", "output_tokens", "outputTokens", "outputTokenCount", "generated_tokens")
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI-style function names may be
 
 
@@ -50,19 +57,26 @@ def original_names(request: MessagesRequest) -> dict[str, str]:
     return {short: n for n in names if (short := upstream_name(n)) != n}
 
 
+def is_stream_end(data: str) -> bool:
+    """The stream's last frame, in either form seen upstream."""
+    return data.strip() in STREAM_END
+
+
 def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
     turns: list[dict] = []
     system = "\n\n".join(b.get("text", "") for b in request.system if b.get("text"))
     if system:
         turns.append({"role": "system", "content": system})
+    called: dict[str, str] = {}  # tool_use id -> the name it was called by upstream, for tool_call_name
     for msg in request.messages:
         if msg["role"] == "assistant":
             turns.append(_assistant_turn(msg["content"]))
+            called.update({b["id"]: upstream_name(b["name"]) for b in msg["content"] if b.get("type") == "tool_use"})
             continue
         texts = []
         for block in msg["content"]:
             if block.get("type") == "tool_result":
-                turns.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": tool_result_text(block)})
+                turns.append(_tool_turn(block, called.get(block["tool_use_id"])))
             else:
                 text = block_text(block)
                 if text:
@@ -76,9 +90,16 @@ def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
         settings["temperature"] = request.temperature
     if request.stop_sequences:
         settings["stop_sequences"] = request.stop_sequences
-    if request.top_p is not None:
-        settings["parameters"] = {"top_p": request.top_p}
-    body: dict = {"model": salesforce_model, "messages": turns, "generation_settings": settings}
+    if request.top_p is not None:  # top_p and top_k sit beside max_tokens in CODEY's generation_settings
+        settings["top_p"] = request.top_p
+    if request.top_k is not None:
+        settings["top_k"] = request.top_k
+    body: dict = {
+        "model": salesforce_model,
+        "messages": turns,
+        "generation_settings": settings,
+        "system_prompt_strategy": "use_model_parameter",
+    }
     custom_tools = [t for t in request.tools if t.get("type") in (None, "custom")]
     if custom_tools:
         body["tools"] = [
@@ -92,21 +113,33 @@ def to_request(request: MessagesRequest, salesforce_model: str) -> dict:
             }
             for t in custom_tools
         ]
-        choice = request.tool_choice or {"type": "auto"}
-        config: dict = {"mode": TOOL_MODES[choice["type"]]}
-        if choice["type"] == "tool":
-            config["allowed_tools"] = [{"name": upstream_name(choice["name"])}]
-        body["tool_config"] = config
+        body["tool_config"] = _tool_config(request.tool_choice or {"type": "auto"})
     return body
+
+
+def _tool_config(choice: dict) -> dict:
+    """Forced tool use in the one form the evidence shows (CODEY's ``tool_config``), sent only with tools."""
+    config: dict = {"mode": TOOL_MODES[choice["type"]]}
+    if choice["type"] == "tool":
+        config["allowed_tools"] = [{"type": "function", "name": upstream_name(choice["name"])}]
+    if choice.get("disable_parallel_tool_use") and choice["type"] != "none":
+        config["parallel_calls"] = False
+    return config
+
+
+def _tool_turn(block: dict, name: str | None) -> dict:
+    turn = {"role": "tool", "content": tool_result_text(block), "tool_call_id": block["tool_use_id"]}
+    if name:
+        turn["tool_call_name"] = name
+    return turn
 
 
 def _assistant_turn(blocks: list[dict]) -> dict:
     text = "\n\n".join(b.get("text", "") for b in blocks if b.get("type") == "text" and b.get("text"))
     turn: dict = {"role": "assistant", "content": text}
     calls = [
-        {
+        {  # no "type" or "index": with them Salesforce refuses the tool turns that follow (SFCP)
             "id": b["id"],
-            "type": "function",
             "function": {
                 "name": upstream_name(b["name"]),
                 "arguments": json.dumps(b.get("input", {}), ensure_ascii=False),
@@ -137,14 +170,35 @@ def _arguments(raw: object) -> dict:
 
 
 def _generation(body: dict) -> tuple[dict, dict]:
-    details = body.get("generation_details") or body.get("generationDetails") or {}
-    generations = details.get("generations") or [{}]
-    return (generations[0] if isinstance(generations[0], dict) else {}), (details.get("parameters") or {})
+    details = body.get("generation_details") or body.get("generationDetails")
+    details = details if isinstance(details, dict) else {}
+    generations = details.get("generations")
+    first = generations[0] if isinstance(generations, list) and generations else None
+    parameters = details.get("parameters")
+    return (first if isinstance(first, dict) else {}), (parameters if isinstance(parameters, dict) else {})
 
 
-def _usage_numbers(parameters: dict) -> tuple[int | None, int | None]:
-    usage = parameters.get("usage") or {}
-    return usage.get("prompt_tokens"), usage.get("completion_tokens")
+def _own_parameters(generation: dict) -> dict:
+    parameters = generation.get("parameters")
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def _count(places: list[object], keys: tuple[str, ...]) -> int | None:
+    for place in places:
+        if isinstance(place, dict):
+            for key in keys:
+                value = place.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                    return value
+    return None
+
+
+def _usage_numbers(body: dict, generation: dict, parameters: dict) -> tuple[int | None, int | None]:
+    """Input and output tokens from wherever they appear: the details' or the generation's parameters,
+    a ``usage`` object in either, or the body's own ``usage``."""
+    own = _own_parameters(generation)
+    places = [parameters.get("usage"), parameters, own.get("usage"), own, body.get("usage")]
+    return _count(places, INPUT_KEYS), _count(places, OUTPUT_KEYS)
 
 
 def _is_json(text: str) -> bool:
@@ -191,9 +245,9 @@ def from_response(
                 "input": _arguments(function.get("arguments")),
             }
         )
-    finish = (generation.get("parameters") or {}).get("finish_reason")
+    finish = _own_parameters(generation).get("finish_reason")
     stop_reason = _stop_reason(finish, any(b["type"] == "tool_use" for b in content))
-    prompt, completion = _usage_numbers(parameters)
+    prompt, completion = _usage_numbers(body, generation, parameters)
     usage = ev.usage(prompt if prompt is not None else input_estimate, completion or 0)
     return ev.message(message_id, model, content, stop_reason, None, usage)
 
@@ -240,7 +294,7 @@ class StreamTranslator:
     def feed(self, frame: dict) -> list[dict]:
         out: list[dict] = []
         generation, parameters = _generation(frame)
-        prompt, completion = _usage_numbers(parameters)
+        prompt, completion = _usage_numbers(frame, generation, parameters)
         if prompt is not None:
             self.input_tokens = prompt
         if completion is not None:
@@ -255,7 +309,7 @@ class StreamTranslator:
             out.append(ev.block_delta(self._index, {"type": "text_delta", "text": text}))
         for position, call in enumerate(generation.get("tool_invocations") or []):
             out += self._tool_fragment(position, call)
-        finish = (generation.get("parameters") or {}).get("finish_reason")
+        finish = _own_parameters(generation).get("finish_reason")
         if finish:
             self._finish = finish
         return out

@@ -8,17 +8,19 @@ from .base import Call, Surface
 from .bedrock_invoke import BedrockInvokeSurface
 from .chat_generations import ChatGenerationsSurface
 from .models_api import ModelsApiSurface
+from .responses import ResponsesSurface
 
 if TYPE_CHECKING:
+    from ...routing.learned import LearnedFacts
     from ..client import SalesforceClient
 
 SURFACE_TYPES: dict[str, type[Surface]] = {
-    cls.name: cls for cls in (ModelsApiSurface, BedrockInvokeSurface, ChatGenerationsSurface)
+    cls.name: cls for cls in (ModelsApiSurface, BedrockInvokeSurface, ChatGenerationsSurface, ResponsesSurface)
 }
 
 
-def build_surfaces(client: SalesforceClient) -> dict[str, Surface]:
-    return {name: cls(client) for name, cls in SURFACE_TYPES.items()}
+def build_surfaces(client: SalesforceClient, learned: LearnedFacts | None = None) -> dict[str, Surface]:
+    return {name: cls(client, learned) for name, cls in SURFACE_TYPES.items()}
 
 
 __all__ = ["SURFACE_TYPES", "Call", "Surface", "build_surfaces"]

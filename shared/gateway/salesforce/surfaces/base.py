@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, ClassVar
 from ...anthropic import ids
 from ...anthropic.errors import GatewayError, invalid_request
 from ...anthropic.request import MessagesRequest
-from ...routing.model_map import ModelEntry, Route
+from ...routing.learned import LearnedFacts
+from ...routing.model_map import ModelEntry, ModelMap, Route
+from ...stores.local import MemoryVerificationCache
 from ...tokens import count_request
 from ..errors import CallContext
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 PROBE_TEXT = "ping"
 OVERHEAD_BOUND = 4096  # tools preamble, per-message and per-tool overheads, with room to spare
+TOOL_MODELS_NAMED = 4  # how many tool-capable models a refusal of tools suggests
 
 
 @dataclass(slots=True)
@@ -68,12 +71,21 @@ class Surface(ABC):
     # Content block types this surface can carry besides text and tool blocks.
     accepts: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, client: SalesforceClient) -> None:
+    def __init__(self, client: SalesforceClient, learned: LearnedFacts | None = None) -> None:
         self.client = client
+        # What the gateway has learned about Salesforce models (shared by the surfaces, kept in the store).
+        self.learned = learned or LearnedFacts(MemoryVerificationCache())
 
-    def check(self, call: Call) -> None:
-        """Refuse content the surface would silently lose (an image to a text-only API)."""
-        for block in call.request.blocks():
+    def check(self, call: Call, models: ModelMap | None = None) -> None:
+        """Refuse content the surface would silently lose (an image to a text-only API, tools to a model
+        that cannot call them); ``models``, the loaded map, names the models that could serve it instead."""
+        request = call.request
+        forced = (request.tool_choice or {}).get("type") in ("any", "tool")
+        if (request.tools or forced) and not call.entry.tools:
+            able = [e.id for e in models.listed() if e.tools][:TOOL_MODELS_NAMED] if models else []
+            hint = f"; models that can: {', '.join(able)}" if able else ""
+            raise invalid_request(f"model {call.model} is served by {self.description}, which cannot carry tools{hint}")
+        for block in request.blocks():
             kind = block.get("type")
             binary_document = kind == "document" and (block.get("source") or {}).get("type") not in (
                 "text",

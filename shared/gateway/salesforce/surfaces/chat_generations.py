@@ -12,6 +12,8 @@ from ..errors import backend_message, stream_error
 from ..sse import read_events
 from .base import Call, Surface
 
+SCORING_EVENTS = frozenset({"scores", "scoringStarted", "scoringCompleted"})
+
 
 class ChatGenerationsSurface(Surface):
     name = "chat_generations"
@@ -43,9 +45,11 @@ class ChatGenerationsSurface(Surface):
                 )
             started = done = False
             async for name, data in read_events(response):
-                if data.strip() == "[DONE]":
+                if cg.is_stream_end(data):  # "[DONE]" or "DONE", named "generation" or not
                     done = True
                     break
+                if name in SCORING_EVENTS:
+                    continue  # the trust layer's scores: nothing for the client, and not always JSON
                 try:
                     frame = loads(data)
                 except ValueError:
