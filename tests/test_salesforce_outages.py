@@ -204,3 +204,19 @@ def test_concurrent_first_requests_share_one_mint(make_stack):
     assert all(not isinstance(r, BaseException) for _, r in outcomes), outcomes
     assert stack.simulator.oauth_calls == 1
     assert stack.simulator.mint.minted == 1
+
+
+def test_a_model_lookup_is_bounded_though_the_deadline_is_long(make_stack, monkeypatch):
+    """With the default deadline (minutes) and a token URL that never answers, GET /v1/models/{id} is a 503
+    within its own lookup budget; the probe goes on in the background."""
+    from gateway.routes import models
+
+    monkeypatch.setattr(models, "LOOKUP_BUDGET", DEADLINE)
+    with silent_server() as silent:
+        stack = make_stack(
+            env={"SF_TOKEN_URL": f"http://127.0.0.1:{silent.port}/services/oauth2/token", "SF_DEADLINE_SECONDS": "600"}
+        )
+        elapsed, one = timed(get(stack, "/v1/models/claude-sonnet-4-6"))
+        assert one.status_code == 503, one.text
+        assert one.headers.get("x-should-retry") != "false"
+        assert DEADLINE * 0.9 <= elapsed < DEADLINE * 4, elapsed  # the lookup budget, not the 600 s deadline

@@ -771,6 +771,11 @@ def main() -> int:
         rows += [Row(*cells) for cells in large_body_rows(stack.gateway_url, stack.gateway.pid, MODEL)]
     finally:
         stack.stop()
+    from authorizer_bench import measure as authorizer_costs  # tests/perf/authorizer_bench.py
+
+    for what, value in authorizer_costs().items():
+        target, ok = ("< 1 ms", value < 1) if what.startswith("warm check, cached") else ("", None)
+        rows.append(Row(f"authorizer: {what}", f"{value:.4f}" if value < 1 else f"{value:.1f}", "", target, ok))
 
     header = ["measure", "gateway", "direct / reference", "target", ""]
     table = [header] + [r.cells() for r in rows]

@@ -12,6 +12,7 @@ from .body import services_of
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
 LISTING_BUDGET = 2.0  # seconds of model probes per listing; Claude Code's discovery waits 3 s in all
+LOOKUP_BUDGET = 10.0  # seconds one model's probe may take; then a retryable 503 while the probe goes on
 
 
 def _limit(raw: str | None) -> int:
@@ -65,7 +66,8 @@ async def retrieve_model(request: Request) -> Response:
     services = services_of(request)
     model_id = request.path_params["model_id"]
     entry = (await services.model_map()).find(model_id)
-    if entry is None or not await services.verifier.is_available(entry):
+    # Bounded like a listing: a hung Salesforce (or OAuth) is a 503 in seconds, not a wait for the whole deadline.
+    if entry is None or not await services.verifier.is_available(entry, budget=LOOKUP_BUDGET):
         raise model_not_found(model_id)
     exact = model_id == entry.id or model_id in entry.aliases
     return JSONResponse(entry.info() if exact else entry.info(model_id))

@@ -41,10 +41,19 @@ class ModelVerifier:
     def key(entry: ModelEntry) -> str:
         return f"{entry.surface}/{entry.salesforce_model}"
 
-    async def is_available(self, entry: ModelEntry) -> bool:
-        """What Salesforce said; a retryable error when it could not be asked."""
+    async def is_available(self, entry: ModelEntry, budget: float | None = None) -> bool:
+        """What Salesforce said; a retryable error when it could not be asked within ``budget`` seconds (the
+        probe goes on, so the next lookup has its answer)."""
         cached = await self._cache_get(self.key(entry))
-        answer = cached if cached is not None else await self._verify(entry)
+        if cached is not None:
+            return cached
+        probe = asyncio.ensure_future(self._verify(entry))
+        done, _ = await asyncio.wait({probe}, timeout=budget)
+        if not done:
+            self._background.add(probe)
+            probe.add_done_callback(self._forget)
+            raise unverifiable(f"model: {entry.id}")
+        answer = probe.result()
         if answer is None:
             raise unverifiable(f"model: {entry.id}")
         return answer

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MAX_CONNECTIONS = 256
 KEEPALIVE_EXPIRY = 60.0
-SHARDS = 8
+SHARDS = 32
 
 
 def default_transports() -> list[httpx.AsyncBaseTransport]:
