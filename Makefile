@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	PORT=$(PORT) GATEWAY_KEYS_FILE=$${GATEWAY_KEYS_FILE:-$(KEYS_FILE)} $(PY) -m gateway.serve
+	PORT=$(PORT) GATEWAY_KEYS_FILE=$${GATEWAY_KEYS_FILE:-$(KEYS_FILE)} $(PY) -m gateway.local_server
 
 # Developers' keys. Local (the file `make run` reads): make key ARGS="create ada --budget 2000000"
 # A deployed stage:  make key STACK=sf-anthropic-gateway-dev ARGS="create ada"   (also: list, revoke, rotate, usage)

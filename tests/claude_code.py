@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from gateway.serving import ServerThread
+from gateway.http_server import ServerThread
 
 PACKAGE = "@anthropic-ai/claude-code"
 ROOT = Path(__file__).resolve().parents[1]

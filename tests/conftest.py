@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.serving import ServerThread
+from gateway.http_server import ServerThread
 from gateway.settings import Settings
 from simulator.app import Simulator, SimulatorConfig, create_simulator_app
 

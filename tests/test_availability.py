@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.app import create_app
-from gateway.serving import ServerThread
+from gateway.http_server import ServerThread
 from gateway.settings import Settings
 
 BEDROCK_MODEL = SURFACE_MODELS["bedrock_invoke"]

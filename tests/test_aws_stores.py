@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import deploy
 
-from gateway.routing.model_map import default_map_bytes
+from gateway.catalog.model_map import default_map_bytes
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.stores.aws import DynamoDBVerificationCache, SSMModelMapSource

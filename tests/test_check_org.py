@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.routing.model_map import ModelMap
-from gateway.serving import ServerThread, bind
+from gateway.catalog.model_map import ModelMap
+from gateway.http_server import ServerThread, bind
 from simulator.app import Simulator, SimulatorConfig, create_simulator_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,7 +225,11 @@ def test_make_run_replays_with_simulator_replay(recorded, tmp_path):
     for name in ("SF_MY_DOMAIN", "SF_CLIENT_ID", "SF_CLIENT_SECRET"):
         env.pop(name)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "gateway.local_server"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     sim_url = f"http://127.0.0.1:{sim_port}"
     try:

@@ -37,7 +37,7 @@ from claude_code import (
     wire_summary,
 )
 
-from gateway.routing.model_map import ModelMap
+from gateway.catalog.model_map import ModelMap
 
 KEY = "cc-test-key"
 FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"

@@ -11,7 +11,7 @@ import anthropic
 import pytest
 
 from gateway.app import create_app
-from gateway.serving import ServerThread
+from gateway.http_server import ServerThread
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

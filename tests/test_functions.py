@@ -18,8 +18,8 @@ import pytest
 from conftest import deploy
 from test_template import dashboard_metrics
 
-from gateway.routing.model_map import default_map_bytes
-from gateway.serving import bind
+from gateway.catalog.model_map import default_map_bytes
+from gateway.http_server import bind
 from gateway.telemetry import METRICS
 from simulator.app import SimulatorConfig
 

@@ -1,4 +1,4 @@
-"""``make run`` as a user starts it: ``python -m gateway.serve`` in its own process, on the built-in simulator."""
+"""``make run`` as a user starts it (``python -m gateway.local_server``, its own process, the built-in simulator)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import anthropic
 import httpx
 import pytest
 
-from gateway.serving import bind
+from gateway.http_server import bind
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def served() -> Iterator[tuple[str, subprocess.Popen]]:
     with bind() as sock:  # a port free now, for the server to take
         port = sock.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.serve"],
+        [sys.executable, "-m", "gateway.local_server"],
         env=_env(port),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -79,7 +79,7 @@ def test_make_run_on_a_taken_port_says_so_without_a_traceback():
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "gateway.serve"], env=_env(port), capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "gateway.local_server"], env=_env(port), capture_output=True, text=True, timeout=60
         )
     assert result.returncode == 1
     assert f"Cannot listen on 127.0.0.1:{port} (Address already in use)" in result.stderr

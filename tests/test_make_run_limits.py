@@ -1,7 +1,7 @@
 """``make run`` left running on a shared machine: headers capped, slow clients timed out, concurrency bounded,
 memory per request bounded, and log lines that a client can neither forge nor fill with tracebacks.
 
-Each test drives ``python -m gateway.serve`` in its own process over raw sockets, as an attacker would, and
+Each test drives ``python -m gateway.local_server`` in its own process over raw sockets, as an attacker would, and
 reads what that process logged.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.serving import bind
+from gateway.http_server import bind
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = {
@@ -63,7 +63,11 @@ def served() -> Iterator[Served]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "MODEL_MAP", "GATEWAY_API_KEYS", "HTTP_"))}
     env.update(PYTHONPATH=str(ROOT / "shared"), PORT=str(port), LOG_LEVEL="INFO", **LIMITS)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "gateway.local_server"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     result = Served(f"http://127.0.0.1:{port}", port, process)
     reader = threading.Thread(target=lambda: result.lines.extend(iter(process.stdout.readline, "")), daemon=True)

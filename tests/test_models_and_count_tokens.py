@@ -16,7 +16,7 @@ from datetime import datetime
 import anthropic
 import pytest
 
-from gateway.routing.model_map import default_map_bytes
+from gateway.catalog.model_map import default_map_bytes
 from simulator.app import SimulatorConfig
 
 DEFAULT_MAP = json.loads(default_map_bytes())

@@ -17,7 +17,7 @@ import pytest
 from conftest import Stack
 
 from gateway.anthropic.request import MessagesRequest
-from gateway.routing.model_map import ModelMap
+from gateway.catalog.model_map import ModelMap
 from gateway.salesforce.errors import CallContext
 from gateway.salesforce.surfaces.responses import typed_error
 from gateway.translate import responses as rs

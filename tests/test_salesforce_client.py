@@ -18,7 +18,7 @@ import pytest
 from conftest import SURFACE_MODELS, Stack, start_stack, stop_all
 
 from gateway.anthropic.errors import GatewayError
-from gateway.routing.model_map import ModelMap
+from gateway.catalog.model_map import ModelMap
 from gateway.salesforce import client as sf_client
 from gateway.salesforce.errors import CallContext, backend_message, error_in_200, is_error_body, map_status
 from gateway.salesforce.retry import CLIENT_RETRY_STATUSES, GATEWAY_RETRY_STATUSES, RetryPolicy

@@ -12,7 +12,7 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from gateway.routing.model_map import ModelMap
+from gateway.catalog.model_map import ModelMap
 from gateway.telemetry import METRICS, SERVICE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,8 +20,8 @@ import pytest
 from conftest import Stack, stop_all
 
 from gateway.app import create_app
-from gateway.routing.learned import NO_THINKING, LearnedFacts
-from gateway.serving import ServerThread
+from gateway.catalog.learned import NO_THINKING, LearnedFacts
+from gateway.http_server import ServerThread
 from gateway.settings import Settings
 from gateway.stores.aws import DynamoDBVerificationCache
 from gateway.telemetry import EmfTelemetry

@@ -24,14 +24,14 @@ import pytest
 from gateway.anthropic.errors import GatewayError
 from gateway.anthropic.events import chunk_text, events_from_message, usage
 from gateway.anthropic.validation import validate_count_tokens, validate_messages
-from gateway.routing.model_map import ModelMap, default_map_bytes
-from gateway.routing.verification import ModelVerifier
+from gateway.catalog.model_map import ModelMap, default_map_bytes
+from gateway.catalog.verification import ModelVerifier
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.errors import CallContext, backend_message, map_status
 from gateway.salesforce.eventstream import decode
 from gateway.salesforce.oauth import jwt_expiry
 from gateway.stores.base import VerificationCache
-from gateway.tokens import count_request, image_size, image_tokens, text_tokens
+from gateway.token_estimate import count_request, image_size, image_tokens, text_tokens
 from gateway.translate import bedrock, models_api
 from gateway.translate import chat_generations as cg
 from gateway.translate.bedrock import MIN_THINKING_BUDGET

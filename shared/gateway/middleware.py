@@ -101,7 +101,7 @@ class GatewayMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             except ClientDisconnect:  # gone mid-upload: nobody to answer, and not our failure
-                timed_out = state.get("request_timeout")  # set by serving.py's body read timeout
+                timed_out = state.get("request_timeout")  # set by http_server.py's body read timeout
                 sample.status = sample.status or (408 if timed_out else CLIENT_CLOSED)
             except Exception:
                 log.exception("unhandled error")

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from . import redaction
 from .anthropic.errors import GatewayError
+from .catalog.learned import LearnedFacts
+from .catalog.model_map import ModelEntry, ModelMap
+from .catalog.verification import ModelVerifier
 from .client_auth import ApiKeyCheck
-from .routing.learned import LearnedFacts
-from .routing.model_map import ModelEntry, ModelMap
-from .routing.verification import ModelVerifier
 from .salesforce.oauth import Credentials
 from .settings import Settings, require_salesforce, token_url_for
 from .stores.aws import DynamoDBVerificationCache, SSMModelMapSource, read_salesforce_secret

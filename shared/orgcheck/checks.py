@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from gateway.anthropic import ids
 from gateway.anthropic.validation import fit_to_model, validate_messages
+from gateway.catalog.model_map import ModelEntry, ModelMap
 from gateway.jsoncodec import dumps
-from gateway.routing.model_map import ModelEntry, ModelMap
 from gateway.salesforce.surfaces import Call, Surface
 
 CHECKS = ("plain", "stream", "tools", "thinking", "image")

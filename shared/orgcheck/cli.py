@@ -23,11 +23,11 @@ import httpx
 
 from gateway import redaction
 from gateway.anthropic.errors import GatewayError
-from gateway.routing.model_map import ModelMap, ModelMapError
+from gateway.catalog.model_map import ModelMap, ModelMapError
 from gateway.salesforce.client import SalesforceClient
+from gateway.salesforce.http import SalesforceHttp
 from gateway.salesforce.oauth import jwt_expiry
 from gateway.salesforce.surfaces import build_surfaces
-from gateway.salesforce.transport import Transport
 from gateway.settings import Settings
 
 from .checks import CHECKS, RUNNERS, Capabilities, CheckFailed, Gateway, capabilities, skip_reason
@@ -70,7 +70,7 @@ class Run:
         self.settings = settings
         self.model_map = model_map
         self.recorder = recorder
-        self.client = SalesforceClient(settings, http=Transport(settings, transport=recorder))
+        self.client = SalesforceClient(settings, http=SalesforceHttp(settings, transport=recorder))
         self.gateway = Gateway(model_map, build_surfaces(self.client))
         self.results: list[Result] = []
         self.width = 24

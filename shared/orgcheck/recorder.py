@@ -1,6 +1,6 @@
 """An httpx transport that sees every exchange with Salesforce, for error texts and ``--record``.
 
-It sits under the gateway's own ``Transport``, so what it sees is exactly what the gateway sent
+It sits under the gateway's own ``SalesforceHttp``, so what it sees is exactly what the gateway sent
 and got back. The OAuth exchange is never written (its form holds the secret, its answer the token);
 every other exchange is written with no request headers but Salesforce's fixed ones, and with every
 token, secret and client key it learned replaced, before anything reaches the disk.

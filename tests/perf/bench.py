@@ -1,7 +1,7 @@
 """``make bench``: what the gateway costs on top of its backend, measured side by side in one run.
 
 Four processes on loopback: a minimal Starlette backend that answers instantly in the LLM Gateway's
-Bedrock-invoke format (the "direct" one-hop server), the gateway in front of it (``python -m gateway.serve``),
+Bedrock-invoke format (the "direct" one-hop server), the gateway in front of it (``python -m gateway.local_server``),
 the thinnest possible Starlette proxy in front of it too (the reference for what uvicorn and Starlette cost
 by themselves), and this client. Calls to each are alternated in small rounds so that machine noise hits all
 alike, and every figure is printed next to its direct counterpart and its target.
@@ -139,10 +139,10 @@ def proxy_app(backend_url: str):
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from gateway.salesforce.transport import Transport
+    from gateway.salesforce.http import SalesforceHttp
     from gateway.settings import Settings
 
-    http = Transport(Settings())  # the gateway's own way out: the same pool and timeouts
+    http = SalesforceHttp(Settings())  # the gateway's own way out: the same pool and timeouts
 
     async def forward(request: Request) -> Response:
         response = await http.send(
@@ -166,7 +166,7 @@ def serve_proxy(port: int, backend_url: str) -> None:
 
 
 def free_port() -> int:
-    from gateway.serving import bind
+    from gateway.http_server import bind
 
     sock = bind()
     port = sock.getsockname()[1]
@@ -248,7 +248,9 @@ def start_stack() -> Stack:
         "MODEL_MAP_PATH": str(model_map),
         "LOG_LEVEL": "WARNING",
     }
-    gateway = subprocess.Popen([sys.executable, "-m", "gateway.serve"], env=gateway_env, stderr=subprocess.DEVNULL)
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "gateway.local_server"], env=gateway_env, stderr=subprocess.DEVNULL
+    )
     proxy = subprocess.Popen(
         [sys.executable, __file__, "--serve-proxy", str(proxy_port), "--backend-url", backend_url], env=env
     )
@@ -325,14 +327,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 class LeanClient:
-    """A load generator without AsyncClient's per-call work: httpx's transports through the gateway's Transport."""
+    """A load generator without AsyncClient's per-call work: httpx's transports, as the gateway sends."""
 
     def __init__(self) -> None:
-        from gateway.salesforce.transport import Transport
+        from gateway.salesforce.http import SalesforceHttp
         from gateway.settings import Settings
 
         timeouts = Settings(sf_connect_timeout=CALL_TIMEOUT, sf_read_timeout=CALL_TIMEOUT)
-        self._http = Transport(timeouts)
+        self._http = SalesforceHttp(timeouts)
 
     async def __aenter__(self) -> LeanClient:
         return self
@@ -524,7 +526,7 @@ def first_request_against_moto(backend_url: str) -> float:
 
 def count_tokens_speed(stack: Stack) -> tuple[float, float]:
     from gateway.anthropic.validation import validate_count_tokens
-    from gateway.tokens import count_request
+    from gateway.token_estimate import count_request
 
     words = ("lorem ipsum dolor sit amet, consectetur adipiscing elit; " * 20000)[: 1024 * 1024]
     body = {"model": MODEL, "messages": [{"role": "user", "content": words}]}

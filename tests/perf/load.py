@@ -1,7 +1,7 @@
 """``make load``: a bounded load test of the gateway on loopback, against the built-in simulator.
 
 Three processes: the simulator (Salesforce's three surfaces), the gateway as ``make run`` starts it
-(``python -m gateway.serve``, here with ``LOG_LEVEL=WARNING`` and the simulator's credentials, so it
+(``python -m gateway.local_server``, here with ``LOG_LEVEL=WARNING`` and the simulator's credentials, so it
 serves only the gateway and its memory is its own), and this driver: 200 concurrent clients on one
 ``httpx.AsyncClient`` sending a fixed number of requests, half of them streaming, spread over the
 three surfaces of the default model map. Each prompt asks the simulator for a ``[[delay:MS]]`` of
@@ -68,7 +68,7 @@ def serve_simulator(port: int) -> None:
 
 
 def free_port() -> int:
-    from gateway.serving import bind
+    from gateway.http_server import bind
 
     sock = bind()
     port = sock.getsockname()[1]
@@ -154,7 +154,7 @@ def start_processes() -> Processes:
     log_path = Path(tmp.name) / "gateway.log"
     with log_path.open("wb") as log:  # the child keeps its own descriptor
         gateway = subprocess.Popen(
-            [sys.executable, "-m", "gateway.serve"],
+            [sys.executable, "-m", "gateway.local_server"],
             env=gateway_env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -529,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         pids = {"gateway": pid, "simulator": processes.simulator.pid, "driver": os.getpid()}
         cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
         print(
-            f"load: gateway pid {pid} at {processes.gateway_url} (python -m gateway.serve, LOG_LEVEL=WARNING); "
+            f"load: gateway pid {pid} at {processes.gateway_url} (python -m gateway.local_server, LOG_LEVEL=WARNING); "
             f"{args.requests} requests, {args.concurrency} clients, time limit {args.time_limit:.0f} s",
             flush=True,
         )

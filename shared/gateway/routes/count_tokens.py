@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from ..anthropic.validation import validate_count_tokens
 from ..responses import JSONResponse
-from ..tokens import count_request
+from ..token_estimate import count_request
 from .body import read_json, services_of
 
 

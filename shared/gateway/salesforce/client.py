@@ -14,9 +14,9 @@ from ..anthropic.errors import GatewayError
 from ..jsoncodec import dumps, loads
 from ..settings import Settings
 from .errors import CallContext, error_in_200, is_error_body, map_status, repeats_on_retry, transport_error
+from .http import SalesforceHttp
 from .oauth import AccessToken, Credentials, TokenProvider
 from .retry import GATEWAY_RETRY_STATUSES, RetryPolicy, retry_after_seconds
-from .transport import Transport
 
 log = logging.getLogger("gateway")
 
@@ -47,9 +47,9 @@ class SalesforceClient:
         self,
         settings: Settings,
         credentials: Callable[[], Credentials] | None = None,
-        http: Transport | None = None,
+        http: SalesforceHttp | None = None,
     ) -> None:
-        self.http = http or Transport(settings)
+        self.http = http or SalesforceHttp(settings)
         self.retry = RetryPolicy(max_retries=settings.sf_max_retries)
         self.deadline = settings.sf_deadline
         self.tokens = TokenProvider(

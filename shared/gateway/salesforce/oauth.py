@@ -17,7 +17,7 @@ from .errors import backend_message
 if TYPE_CHECKING:
     import httpx
 
-    from .transport import Transport
+    from .http import SalesforceHttp
 
 DEFAULT_API_BASE = "https://api.salesforce.com"
 REFRESH_MARGIN = 300.0  # seconds before exp; shortened for short-lived tokens
@@ -66,7 +66,7 @@ class TokenProvider:
 
     def __init__(
         self,
-        http: Transport,
+        http: SalesforceHttp,
         credentials: Callable[[], Credentials],
         api_base_override: str | None = None,
         clock: Callable[[], float] = time.time,

@@ -8,7 +8,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from ..routing.model_map import ModelMap
+from ..catalog.model_map import ModelMap
 
 log = logging.getLogger("gateway")
 

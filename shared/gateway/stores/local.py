@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..routing.model_map import default_map_bytes
+from ..catalog.model_map import default_map_bytes
 from .base import ModelMapSource, VerificationCache
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..tokens import text_tokens
+from ..token_estimate import text_tokens
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 

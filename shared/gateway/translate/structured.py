@@ -18,7 +18,7 @@ from ..anthropic.request import MessagesRequest
 from ..jsoncodec import dumps_str
 
 if TYPE_CHECKING:
-    from ..routing.model_map import ModelEntry
+    from ..catalog.model_map import ModelEntry
 
 # Surfaces whose translation carries output_config.format (Bedrock as it is, /responses as text.format).
 NATIVE_SURFACES = frozenset({"bedrock_invoke", "responses"})

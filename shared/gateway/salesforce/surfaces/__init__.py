@@ -11,7 +11,7 @@ from .models_api import ModelsApiSurface
 from .responses import ResponsesSurface
 
 if TYPE_CHECKING:
-    from ...routing.learned import LearnedFacts
+    from ...catalog.learned import LearnedFacts
     from ..client import SalesforceClient
 
 SURFACE_TYPES: dict[str, type[Surface]] = {

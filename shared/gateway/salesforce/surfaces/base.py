@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, ClassVar
 from ...anthropic import ids
 from ...anthropic.errors import GatewayError, invalid_request
 from ...anthropic.request import MessagesRequest
-from ...routing.learned import LearnedFacts
-from ...routing.model_map import ModelEntry, ModelMap, Route
+from ...catalog.learned import LearnedFacts
+from ...catalog.model_map import ModelEntry, ModelMap, ModelRoute
 from ...stores.local import MemoryVerificationCache
-from ...tokens import count_request
+from ...token_estimate import count_request
 from ..errors import CallContext
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class Call:
     """One client request on its way to Salesforce."""
 
     request: MessagesRequest
-    route: Route
+    route: ModelRoute
     message_id: str
     body_bytes: int = 0  # size of the client's JSON body: bounds the token count without computing it
     _estimate: int | None = None
@@ -118,7 +118,7 @@ class Surface(ABC):
             system=[],
             max_tokens=1,
         )
-        call = Call(request, Route(entry.id, entry), ids.message_id(), _estimate=1)
+        call = Call(request, ModelRoute(entry.id, entry), ids.message_id(), _estimate=1)
         try:
             await self.create(call)
         except GatewayError as exc:

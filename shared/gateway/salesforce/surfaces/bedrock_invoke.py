@@ -3,7 +3,7 @@
 Anthropic-native bodies, so tools, images, thinking and real token streaming pass through. Real orgs refuse
 thinking, thinking history and betas on older Claude models with a 502 "No user context has been created!":
 such a refusal is retried once without them, within the request's deadline, and remembered for the model
-(``routing.learned``) so that later requests go without them from the start.
+(``catalog.learned``) so that later requests go without them from the start.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from ...anthropic.errors import GatewayError
-from ...routing.learned import NO_THINKING
+from ...catalog.learned import NO_THINKING
 from ...telemetry import note_thinking_fallback
 from ...translate import bedrock
 from .. import eventstream

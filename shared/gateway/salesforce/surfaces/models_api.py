@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from ...anthropic import events as ev
-from ...tokens import text_tokens
+from ...token_estimate import text_tokens
 from ...translate import models_api
 from ...translate.limits import apply_limits
 from .base import Call, Surface

@@ -22,7 +22,7 @@ _DATE_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
 
 
 def default_map_bytes() -> bytes:
-    """The map shipped with the package (``routing/default_model_map.json``)."""
+    """The map shipped with the package (``catalog/default_model_map.json``)."""
     return resources.files(__package__).joinpath("default_model_map.json").read_bytes()
 
 
@@ -101,7 +101,7 @@ class ModelEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class ModelRoute:
     """A model id as the client sent it, and the entry that serves it."""
 
     requested: str
@@ -192,11 +192,11 @@ class ModelMap:
                 return target, True
         return None
 
-    def route(self, model_id: str) -> Route:
+    def route(self, model_id: str) -> ModelRoute:
         found = self._find(model_id)
         if found is None:
             raise model_not_found(model_id)
-        return Route(model_id, found[0], by_pattern=found[1])
+        return ModelRoute(model_id, found[0], by_pattern=found[1])
 
     def listed(self) -> list[ModelEntry]:
         """Entries to show in ``/v1/models``, newest first as Anthropic sorts them."""

@@ -29,10 +29,11 @@ def default_transports() -> list[httpx.AsyncBaseTransport]:
     limits = httpx.Limits(
         max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=KEEPALIVE_EXPIRY
     )
-    return [httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0) for _ in range(SHARDS)]
+    tls = httpx.create_ssl_context()  # one for all shards: building one (certifi's roots) is a cold-start cost
+    return [httpx.AsyncHTTPTransport(verify=tls, limits=limits, trust_env=False, retries=0) for _ in range(SHARDS)]
 
 
-class Transport:
+class SalesforceHttp:
     """Requests built once per call with the gateway's timeouts, sent on httpx transports in turn."""
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:

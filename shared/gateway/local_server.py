@@ -8,7 +8,7 @@ import os
 import sys
 
 from .app import create_app
-from .serving import ServerLimits, ServerThread, bind, server
+from .http_server import ServerLimits, ServerThread, bind, server
 from .settings import Settings
 
 log = logging.getLogger("gateway")

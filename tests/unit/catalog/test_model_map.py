@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gateway.anthropic.errors import GatewayError
-from gateway.routing.model_map import SURFACES, THINKING_MODES, ModelMap, ModelMapError, default_map_bytes
+from gateway.catalog.model_map import SURFACES, THINKING_MODES, ModelMap, ModelMapError, default_map_bytes
 
 
 @pytest.fixture(scope="module")
