@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from claude_code import (
+from support.claude_code import (
     ALLOW_BASH,
     CaptureProxy,
     ClaudeCodeInstallFailed,

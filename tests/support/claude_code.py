@@ -29,7 +29,7 @@ import httpx
 from gateway.http_server import ServerThread
 
 PACKAGE = "@anthropic-ai/claude-code"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache" / "claude-code"
 STAMP = ".installed-at"
 MAX_AGE_SECONDS = 24 * 3600
