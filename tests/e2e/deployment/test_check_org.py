@@ -23,7 +23,7 @@ from gateway.catalog.model_map import ModelMap
 from gateway.http_server import ServerThread, bind
 from simulator.app import Simulator, SimulatorConfig, create_simulator_app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 CHECKS = ("plain", "stream", "tools", "thinking", "image")
 CLIENT_KEY = "client-key-never-recorded-4242"
 LINE = re.compile(r"^(PASS|FAIL|SKIP)\s+(\S+)\s+(\S+)\s+(?:[\d.]+ m?s|-)\s+(.*)$")

@@ -10,7 +10,7 @@ import re
 
 import anthropic
 import pytest
-from test_template import TEMPLATE
+from support.template import TEMPLATE
 
 from gateway.keys.cli import Keys
 from gateway.keys.local import FileKeyStore

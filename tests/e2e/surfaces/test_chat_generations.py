@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import anthropic
 import httpx
 import pytest
-from conftest import Stack, start_stack, stop_all
+from support.stacks import Stack, start_stack, stop_all
 
 from simulator.app import SimulatorConfig
 

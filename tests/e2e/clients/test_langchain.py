@@ -12,11 +12,11 @@ import uuid
 from typing import Literal
 
 import pytest
-from conftest import SURFACE_MODELS
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
+from support.stacks import SURFACE_MODELS
 
 MODELS = [SURFACE_MODELS["bedrock_invoke"], SURFACE_MODELS["chat_generations"]]
 models = pytest.mark.parametrize("model", MODELS)

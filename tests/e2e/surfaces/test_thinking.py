@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import anthropic
 import pytest
-from conftest import Stack, stop_all
+from support.stacks import Stack, stop_all
 
 from gateway.app import create_app
 from gateway.catalog.learned import NO_THINKING, LearnedFacts

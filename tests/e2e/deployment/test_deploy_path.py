@@ -14,7 +14,7 @@ from gateway.app import create_app
 from gateway.http_server import ServerThread
 from gateway.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_samconfig_default_deploy_is_dev_and_both_stages_exist():

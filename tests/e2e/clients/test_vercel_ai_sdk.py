@@ -15,9 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import SURFACE_MODELS
+from support.stacks import SURFACE_MODELS
 
-CLIENT_DIR = Path(__file__).parent / "clients" / "vercel"
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "vercel"
 SCRIPT = CLIENT_DIR / "client_checks.mjs"
 MODELS = [SURFACE_MODELS["bedrock_invoke"], SURFACE_MODELS["chat_generations"]]
 PACKAGES = ("ai", "@ai-sdk/anthropic")

@@ -16,9 +16,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import start_stack
+from support.stacks import start_stack
 
-CLIENT_DIR = Path(__file__).parent / "clients" / "typescript"
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 SCRIPT = CLIENT_DIR / "client_checks.mjs"
 MODEL = "claude-sonnet-4-5"
 GOOD_KEY = "ts-good-key"

@@ -1,7 +1,7 @@
 """The shortest proof that the stack works: one answer from each surface through the real SDK."""
 
 import pytest
-from conftest import SURFACE_MODELS
+from support.stacks import SURFACE_MODELS
 
 
 @pytest.mark.parametrize("surface", SURFACE_MODELS)

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import deploy
-from test_template import dashboard_metrics
+from support.aws import deploy
+from support.template import dashboard_metrics
 
 from gateway.catalog.model_map import default_map_bytes
 from gateway.http_server import bind
 from gateway.telemetry import METRICS
 from simulator.app import SimulatorConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
 FUNCTIONS = {
     "messages": ROOT / "functions" / "messages" / "messages_function.py",

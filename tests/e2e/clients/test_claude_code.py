@@ -40,7 +40,7 @@ from support.claude_code import (
 from gateway.catalog.model_map import ModelMap
 
 KEY = "cc-test-key"
-FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "claude_code"
 SNAPSHOT = FIXTURES / "wire_snapshot.json"
 PROMPT = "Reply with this exact text: hello-gateway"
 # Claude Code gives GET /v1/models?limit=1000 this long (CLAUDE_CODE_GATEWAY_MODEL_DISCOVERY_TIMEOUT_MS: 3000).

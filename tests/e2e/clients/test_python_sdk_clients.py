@@ -18,7 +18,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from conftest import SURFACE_MODELS
+from support.stacks import SURFACE_MODELS
 
 BEDROCK = SURFACE_MODELS["bedrock_invoke"]
 TOOL_SURFACES = ["bedrock_invoke", "chat_generations"]

@@ -9,14 +9,14 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from test_keys_cli import create_keys_stage
+from support.keys import create_keys_stage
 
 from gateway.keys.apigateway import ApiGatewayKeys
 from gateway.keys.authorizer import Authorizer, Unauthorized
 from gateway.keys.cli import Keys
 from gateway.keys.dynamodb import DynamoDBKeyStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/dev/POST/v1/messages"
 
 

@@ -14,7 +14,7 @@ import uuid
 import anthropic
 import httpx
 import pytest
-from conftest import Stack
+from support.stacks import Stack
 
 from gateway.anthropic.request import MessagesRequest
 from gateway.catalog.model_map import ModelMap

@@ -7,10 +7,10 @@ import sys
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "infra"))
 import package
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_function_zips_contain_only_their_module(tmp_path):

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+from support.template import ROOT, TEMPLATE, dashboard_metrics
 
 from gateway.catalog.model_map import ModelMap
 from gateway.telemetry import METRICS, SERVICE
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "template.yaml"
 STREAM_URI = "lambda:path/2021-11-15/functions/${MessagesFunction.Arn}/response-streaming-invocations"
 
 
@@ -199,23 +198,6 @@ def test_every_resource_name_carries_the_stage(source):
     }
     for resource, prop in named.items():
         assert "${Stage}" in json.dumps(source["Resources"][resource]["Properties"][prop]), resource
-
-
-def dashboard_metrics(source: dict) -> set[tuple[str, frozenset[str]]]:
-    """(metric name, dimension names) for every gateway metric the dashboard reads."""
-    body = json.loads(source["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
-    found = set()
-    for widget in body["widgets"]:
-        for metric in widget["properties"].get("metrics", []):
-            if isinstance(metric[0], dict):  # a SEARCH expression
-                expression = metric[0]["expression"]
-                match = re.search(r"\{SfAnthropicGateway/\$\{Stage\},([^}]*)\} MetricName=\"(\w+)\"", expression)
-                assert match, expression
-                found.add((match.group(2), frozenset(match.group(1).split(","))))
-            elif metric[0] == "SfAnthropicGateway/${Stage}":
-                names = [x for x in metric[2:] if isinstance(x, str)][::2]
-                found.add((metric[1], frozenset(names)))
-    return found
 
 
 def test_dashboard_reads_only_metrics_the_code_defines(source):

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import deploy
+from support.aws import deploy
 
 from gateway.catalog.model_map import default_map_bytes
 from gateway.services import Services

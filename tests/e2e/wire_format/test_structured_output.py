@@ -13,7 +13,7 @@ import uuid
 
 import jsonschema
 import pytest
-from conftest import STREAM_EVENT_TYPES, SURFACE_MODELS
+from support.stacks import STREAM_EVENT_TYPES, SURFACE_MODELS
 
 MODELS = {"responses": "gpt-5.4", **SURFACE_MODELS}
 STRUCTURED_SURFACES = ["bedrock_invoke", "chat_generations", "responses"]
