@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_LIMIT_MB = 50.0
 FUNCTIONS = ("messages", "count_tokens", "models", "authorizer")
-SKIP = ("__pycache__", ".pyc", ".egg-info")
+SKIP = ("__pycache__", "*.pyc", "*.egg-info")
 
 
 def _kept(path: Path) -> bool:
@@ -75,10 +75,15 @@ def build_layer(out: Path) -> tuple[Path, int]:
         ],
         check=True,
     )
-    shutil.copytree(ROOT / "shared" / "gateway", site / "gateway", ignore=shutil.ignore_patterns(*SKIP))
+    copy_gateway(site)
     size = tree_size(staging)
     zip_dir(staging, out / "layer.zip")
     return staging, size
+
+
+def copy_gateway(site: Path) -> None:
+    """Only the gateway package: the simulator and orgcheck (shared/ too) are not the layer's."""
+    shutil.copytree(ROOT / "shared" / "gateway", site / "gateway", ignore=shutil.ignore_patterns(*SKIP))
 
 
 def main() -> int:
@@ -90,8 +95,14 @@ def main() -> int:
         print(f"function {name:13s} {len(files)} files: {', '.join(files)}")
     if args.functions_only:
         return 0
-    _, size = build_layer(args.out)
+    staging, size = build_layer(args.out)
     zipped = (args.out / "layer.zip").stat().st_size
+    site = staging / "python"
+    skip = (".dist-info", "__pycache__")
+    packages = sorted(p.name for p in site.iterdir() if p.is_dir() and not p.name.endswith(skip))
+    gateway = sorted(p.name for p in (site / "gateway").iterdir() if not p.name.startswith("__"))
+    print(f"layer packages: {', '.join(packages)}")
+    print(f"layer gateway/: {', '.join(gateway)}  (the simulator and orgcheck stay out)")
     print(f"layer: {size / 1e6:.1f} MB unzipped, {zipped / 1e6:.1f} MB zipped (limit {LAYER_LIMIT_MB:.0f} MB)")
     if size > LAYER_LIMIT_MB * 1e6:
         print("layer is above the limit", file=sys.stderr)

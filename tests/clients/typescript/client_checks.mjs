@@ -1,5 +1,5 @@
 // Drives the official TypeScript SDK (@anthropic-ai/sdk) against a running gateway and prints ONE JSON
-// object of results to stdout. tests/test_typescript_sdk.py runs it and asserts the results.
+// object of results to stdout. tests/e2e/clients/test_typescript_sdk.py runs it and asserts the results.
 //
 //   node client_checks.mjs --base-url URL [--api-key KEY] [--auth-base-url URL --auth-api-key KEY] [--tag WORD]
 //

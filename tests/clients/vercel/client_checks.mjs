@@ -1,5 +1,5 @@
 // Runs the Vercel AI SDK (`ai` + `@ai-sdk/anthropic`, pinned in package.json) against the gateway and prints
-// one JSON object with what each check saw; tests/test_vercel_ai_sdk.py asserts on it.
+// one JSON object with what each check saw; tests/e2e/clients/test_vercel_ai_sdk.py asserts on it.
 //   node client_checks.mjs --base-url URL --api-key KEY --tag TAG --models a,b
 import { readFileSync } from "node:fs";
 import { createAnthropic } from "@ai-sdk/anthropic";

@@ -31,3 +31,12 @@ def test_layer_requirements_use_the_project_pins():
     for name, version in layer.items():
         assert pins.get(name) == version, name
     assert "boto3" not in layer and "botocore" not in layer, "the Lambda runtime provides boto3"
+
+
+def test_the_layer_carries_the_gateway_and_not_the_simulator(tmp_path):
+    package.copy_gateway(tmp_path)
+    copied = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py")}
+    assert "gateway/app.py" in copied and "gateway/catalog/model_map.py" in copied
+    assert (tmp_path / "gateway" / "catalog" / "default_model_map.json").exists()
+    assert not [p for p in copied if "simulator" in p or "orgcheck" in p]
+    assert not list(tmp_path.rglob("__pycache__"))
