@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_LIMIT_MB = 50.0
 FUNCTIONS = ("messages", "count_tokens", "models", "authorizer")
-SKIP = ("__pycache__", "*.pyc", "*.egg-info")
+SKIP = ("__pycache__", ".pyc", ".egg-info")  # name endings left out of every archive
 
 
 def _kept(path: Path) -> bool:
@@ -83,7 +83,8 @@ def build_layer(out: Path) -> tuple[Path, int]:
 
 def copy_gateway(site: Path) -> None:
     """Only the gateway package: the simulator and orgcheck (shared/ too) are not the layer's."""
-    shutil.copytree(ROOT / "shared" / "gateway", site / "gateway", ignore=shutil.ignore_patterns(*SKIP))
+    ignore = shutil.ignore_patterns(*(f"*{end}" for end in SKIP))
+    shutil.copytree(ROOT / "shared" / "gateway", site / "gateway", ignore=ignore)
 
 
 def main() -> int:
