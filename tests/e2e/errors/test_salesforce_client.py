@@ -2,12 +2,16 @@
 
 1. retries that don't multiply: a 429 reaches Salesforce once per client attempt, with its Retry-After;
 2. tolerance: Salesforce's words from any error shape, a 200 that carries an error is a retryable 529,
-   a 404 on an old token re-mints once, tools to a model that cannot call them are a clear 400.
+   a 404 on an old token re-mints once, tools to a model that cannot call them are a clear 400;
+3. OAuth tokens: refreshed before they expire, re-minted once on a 401, a failed mint never shows the secret.
+   These run on loopback because refresh and re-mint behaviour only shows against a real mint.
+
+The pure parts (error mapping, retry sets) are tested in unit/salesforce/.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,14 +19,13 @@ from collections.abc import Iterator
 import anthropic
 import httpx
 import pytest
-from conftest import SURFACE_MODELS, Stack, start_stack, stop_all
+from support.stacks import SURFACE_MODELS, Stack, start_stack, stop_all
 
-from gateway.anthropic.errors import GatewayError
 from gateway.catalog.model_map import ModelMap
 from gateway.salesforce import client as sf_client
-from gateway.salesforce.errors import CallContext, backend_message, error_in_200, is_error_body, map_status
-from gateway.salesforce.retry import CLIENT_RETRY_STATUSES, GATEWAY_RETRY_STATUSES, RetryPolicy
-from gateway.settings import Settings
+from gateway.salesforce.client import SalesforceClient
+from gateway.salesforce.errors import CallContext
+from gateway.salesforce.oauth import jwt_expiry
 from simulator.app import SimulatorConfig
 from simulator.oauth import TokenMint
 
@@ -75,14 +78,6 @@ def stacks() -> Iterator:
 # --- 1. retries that don't multiply ------------------------------------------------------------------
 
 
-def test_default_policy_retries_once_and_never_a_429():
-    assert Settings.from_env({}).sf_max_retries == 1
-    assert RetryPolicy().max_retries == 1
-    assert not GATEWAY_RETRY_STATUSES & CLIENT_RETRY_STATUSES
-    assert 429 in CLIENT_RETRY_STATUSES
-    assert {500, 502, 503, 504} <= GATEWAY_RETRY_STATUSES
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_a_429_reaches_salesforce_once_per_client_attempt(stacks, stream):
     """The SDK retries a 429 twice, after Salesforce's Retry-After; Salesforce sees three calls, not nine."""
@@ -123,12 +118,6 @@ def test_a_5xx_before_the_first_byte_is_retried_once_by_default(stacks):
     assert model_calls(stack, word) == 2  # one try, one retry, then the client's turn
 
 
-def test_retry_after_headers_pass_through_on_busy_answers():
-    for status in (429, 503):
-        error = map_status(status, b"{}", {"Retry-After-Ms": "1500", "x-other": "1"}, CTX)
-        assert error.headers == {"retry-after-ms": "1500"}, status
-
-
 # --- 2. tolerance: error shapes ----------------------------------------------------------------------
 
 
@@ -155,57 +144,6 @@ def test_a_200_carrying_an_error_is_a_retryable_529(stacks, shape, surface):
     assert caught.value.status_code == 529, caught.value.body
     assert caught.value.body["error"]["type"] == "overloaded_error"
     assert "Simulated error inside a 200" in caught.value.body["error"]["message"]
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ([{"errorCode": "A", "message": "first"}, {"errorCode": "B", "message": "second"}], "first; second"),
-        ({"errors": [{"message": "nested"}]}, "nested"),
-        ({"error": {"error": {"message": "deep"}}}, "deep"),
-        ({"error": "server_error"}, "server_error"),
-        ("a json string", "a json string"),
-        ({"detail": "fastapi style"}, "fastapi style"),
-    ],
-)
-def test_backend_message_more_shapes(body, expected):
-    assert backend_message(json.dumps(body).encode()) == expected
-
-
-ANSWERS = {
-    "bedrock": {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "usage": {}},
-    "chat_generations": {"id": "1", "generation_details": {"generations": [{"content": "x"}]}},
-    "models_api": {"id": "1", "generationDetails": {"generations": [{"content": "x"}]}},
-    "responses": {"id": "resp_1", "status": "completed", "output": [], "error": None},
-}
-
-
-@pytest.mark.parametrize("answer", list(ANSWERS))
-def test_real_answers_are_not_taken_for_errors(answer):
-    assert not is_error_body(ANSWERS[answer])
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"errorCode": "X", "message": "m"},
-        [{"errorCode": "X", "message": "m"}],
-        {"error": "server_error", "error_description": "d"},
-        {"error": {"message": "m"}},
-        {"message": "upstream timed out", "code": 504},
-        {"type": "error", "error": {"type": "api_error", "message": "m"}},
-        "busy",
-    ],
-)
-def test_error_bodies_are_recognised(body):
-    assert is_error_body(body)
-
-
-def test_an_overflow_inside_a_200_keeps_claude_codes_text():
-    body = json.dumps({"errorCode": "BAD_ARGUMENT", "message": "prompt is too long: 250000 tokens > 200000 maximum"})
-    error = error_in_200(body.encode(), CTX)
-    assert isinstance(error, GatewayError)
-    assert (error.status, error.message) == (400, "prompt is too long: 250000 tokens > 200000 maximum")
 
 
 # --- 2. tolerance: a 404 on an old token -------------------------------------------------------------
@@ -283,3 +221,112 @@ def test_tools_still_reach_a_model_that_can_call_them(stack):
         messages=[{"role": "user", "content": "hi"}],
     )
     assert message.content
+
+
+# --- 3. OAuth tokens: refreshed before expiry, re-minted once on a 401 -------------------------------
+
+
+def _auth_token(request: dict) -> str:
+    return request["headers"]["authorization"].removeprefix("Bearer ")
+
+
+def test_token_refreshed_before_expiry(make_stack):
+    stack = make_stack(sim_config=SimulatorConfig(token_ttl_seconds=3))
+    client = stack.client()
+    mint = stack.simulator.mint
+
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "one"}])
+    assert mint.minted == 1
+    first_token = _auth_token(stack.backend_requests("/invoke")[-1])
+    iat, exp = jwt_expiry(first_token)
+    assert exp - iat == 3
+
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "two"}])
+    assert mint.minted == 1, "a fresh token is reused"
+    assert _auth_token(stack.backend_requests("/invoke")[-1]) == first_token
+
+    # Past the refresh point (10% of a 3 s lifetime before exp) but, on time, still before exp.
+    time.sleep(max(0.0, exp - 0.2 - time.time()))
+    calls_before = len(stack.backend_requests("/invoke"))
+    reply = client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "three"}]
+    )
+    assert reply.content[0].text == "three"
+    sent = stack.backend_requests("/invoke")[calls_before:]
+    assert len(sent) == 1, "refreshed proactively: no request went out with an expired token"
+    assert mint.minted == 2
+    assert _auth_token(sent[0]) != first_token
+    assert jwt_expiry(_auth_token(sent[0]))[1] > exp
+
+
+def test_remint_once_on_401(make_stack):
+    """A token the gateway still trusts but Salesforce rejects (its signing key rotated): one re-mint, then success.
+
+    Deterministic: long-lived tokens, so no token can expire on its way (a 1 s token minted late in a second
+    sometimes did, and cost an extra mint under load); the rejection comes from the rotated key alone.
+    """
+    stack = make_stack()
+    settings = stack.settings
+    path = "/ai/gpt/v1/model/sfdc_ai__DefaultBedrockAnthropicClaude45Sonnet/invoke"
+    payload = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    first_mint = stack.simulator.mint
+    rotated = TokenMint(b"rotated-signing-key", 1800)
+
+    async def run() -> tuple[dict, dict]:
+        sf = SalesforceClient(settings)
+        try:
+            first = await sf.post_json(path, dict(payload, messages=[{"role": "user", "content": "before"}]), CTX)
+            stack.simulator.mint = rotated  # every token minted so far is now refused with a 401
+            second = await sf.post_json(path, dict(payload, messages=[{"role": "user", "content": "after"}]), CTX)
+        finally:
+            await sf.aclose()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first["content"][0]["text"] == "before"
+    assert second["content"][0]["text"] == "after"
+    assert (first_mint.minted, rotated.minted) == (1, 1), "one mint, then exactly one re-mint"
+    sent = stack.backend_requests(path)
+    assert len(sent) == 3
+    assert _auth_token(sent[0]) == _auth_token(sent[1]), "the cached token was tried first"
+    assert _auth_token(sent[2]) != _auth_token(sent[1]), "then a new one"
+
+
+def test_persistent_401_is_an_api_error_after_one_retry(make_stack):
+    stack = make_stack(sim_config=SimulatorConfig(token_ttl_seconds=0))  # every token is already expired
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        stack.client().messages.create(
+            model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.status_code == 500
+    assert caught.value.body["error"]["type"] == "api_error"
+    assert len(stack.backend_requests("/invoke")) == 2, "one re-mint, no loop"
+    assert stack.simulator.mint.minted == 2
+
+
+def test_oauth_failure_is_a_500_without_the_secret(make_stack):
+    secret = "wrong-secret-d41d8cd98f00b204"
+    stack = make_stack(env={"SF_CLIENT_SECRET": secret})
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        stack.client().messages.create(
+            model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+    error = caught.value
+    assert error.status_code == 500
+    assert error.body["error"]["type"] == "api_error"
+    assert secret not in error.message
+    assert secret not in error.response.text
+    assert stack.simulator.mint.minted == 0
+    assert stack.backend_requests() == []
+    with stack.http() as http:
+        response = http.post(
+            "/v1/messages",
+            json={"model": "gpt-4.1-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert response.status_code == 500
+    assert secret not in response.text
+    assert secret not in str(dict(response.headers))
