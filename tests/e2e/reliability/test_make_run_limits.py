@@ -7,10 +7,8 @@ reads what that process logged.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,10 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import sockets
+from support.local_server import local_server_env, start_local_server, wait_until_healthy
+from support.sockets import read_all
 
 from gateway.http_server import bind
 
-ROOT = Path(__file__).resolve().parents[1]
 LIMITS = {
     "HTTP_MAX_HEADER_BYTES": "16384",
     "HTTP_HEADER_TIMEOUT_SECONDS": "1.5",
@@ -60,29 +60,12 @@ class Served:
 def served() -> Iterator[Served]:
     with bind() as sock:
         port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "MODEL_MAP", "GATEWAY_API_KEYS", "HTTP_"))}
-    env.update(PYTHONPATH=str(ROOT / "shared"), PORT=str(port), LOG_LEVEL="INFO", **LIMITS)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.local_server"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_local_server(local_server_env(port, **LIMITS))
     result = Served(f"http://127.0.0.1:{port}", port, process)
     reader = threading.Thread(target=lambda: result.lines.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{result.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"make run did not start: {result.output()}")
-            time.sleep(0.05)
+        wait_until_healthy(result.url, process, result.output)
         yield result
     finally:
         process.terminate()
@@ -91,17 +74,7 @@ def served() -> Iterator[Served]:
 
 
 def connect(served: Served) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", served.port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def read_all(sock: socket.socket) -> bytes:
-    """Everything until the server closes the connection."""
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return sockets.connect(served.port)
 
 
 HEAD = (

@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import anthropic
-import httpx
 import pytest
+from support.local_server import COMMAND, local_server_env, start_local_server, wait_until_healthy
 
 from gateway.http_server import bind
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _env(port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "MODEL_MAP", "GATEWAY_API_KEYS"))}
-    return {**env, "PYTHONPATH": str(ROOT / "shared"), "PORT": str(port), "LOG_LEVEL": "INFO"}
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[str, subprocess.Popen]]:
     with bind() as sock:  # a port free now, for the server to take
         port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.local_server"],
-        env=_env(port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_local_server(local_server_env(port))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"make run did not start: {process.stdout.read() if process.stdout else ''}")
-            time.sleep(0.05)
+        wait_until_healthy(url, process, lambda: process.stdout.read() if process.stdout else "")
         yield url, process
     finally:
         process.terminate()
@@ -78,9 +52,7 @@ def test_make_run_on_a_taken_port_says_so_without_a_traceback():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway.local_server"], env=_env(port), capture_output=True, text=True, timeout=60
-        )
+        result = subprocess.run(COMMAND, env=local_server_env(port), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"Cannot listen on 127.0.0.1:{port} (Address already in use)" in result.stderr
     assert "PORT=" in result.stderr

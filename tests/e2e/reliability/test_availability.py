@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import SURFACE_MODELS, Stack
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from support.stacks import SURFACE_MODELS, Stack
 
 from gateway.app import create_app
 from gateway.http_server import ServerThread

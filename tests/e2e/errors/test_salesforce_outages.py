@@ -12,15 +12,12 @@ Timing is asserted only relative to the deadline setting.
 from __future__ import annotations
 
 import concurrent.futures
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anthropic
 import pytest
-from conftest import Stack
+from support.sockets import silent_server
+from support.stacks import Stack
 
 from gateway.salesforce import oauth
 from simulator.app import SimulatorConfig
@@ -28,39 +25,6 @@ from simulator.oauth import TokenMint
 
 DEADLINE = 1.5  # SF_DEADLINE_SECONDS in these tests; the read timeout is far longer
 SECRET = "sf-secret-outage-5e1f"
-
-
-class SilentServer:
-    """A real socket that accepts connections and never answers, counting them."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
-
-
-@contextmanager
-def silent_server() -> Iterator[SilentServer]:
-    server = SilentServer()
-    try:
-        yield server
-    finally:
-        server.close()  # the gateway's mint, still waiting, gets its connection closed
 
 
 def timed(call) -> tuple[float, BaseException | object]:
