@@ -11,13 +11,10 @@ from collections.abc import Callable, Iterator
 
 import anthropic
 import pytest
-from support.aws import AwsEndpoint, Deployment, deploy
-from support.stacks import STREAM_EVENT_TYPES, SURFACE_MODELS, Stack, start_stack, stop_all
+from support.aws import AwsEndpoint
+from support.stacks import Stack, start_stack, stop_all
 
 from simulator.app import SimulatorConfig
-
-# Older test modules import these from conftest; new ones import them from ``support``.
-__all__ = ["STREAM_EVENT_TYPES", "SURFACE_MODELS", "Deployment", "Stack", "deploy", "start_stack", "stop_all"]
 
 
 @pytest.fixture(scope="session")

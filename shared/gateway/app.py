@@ -15,26 +15,30 @@ from . import logs
 from .anthropic.errors import GatewayError
 from .middleware import GatewayMiddleware
 from .responses import JSONResponse
-from .routes import ALL_GROUPS, ROUTE_GROUPS
+from .routes import ALL_GROUPS, routes_of
 from .services import Services
 from .settings import Settings
 from .telemetry import Telemetry, from_environment
 
 
+def _error_response(request: Request, error: GatewayError) -> Response:
+    request.state.sample.error_type = error.error_type
+    request.state.sample.backend_error = error.backend
+    body = error.body(request.state.request_id)
+    return JSONResponse(body, status_code=error.status, headers=error.response_headers())
+
+
 def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    request.state.sample.error_type = exc.error_type
-    request.state.sample.backend_error = exc.backend
-    return JSONResponse(exc.body(request.state.request_id), status_code=exc.status, headers=exc.response_headers())
+    return _error_response(request, exc)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 / 405 in Anthropic's envelope."""
     assert isinstance(exc, HTTPException)
     error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-    request.state.sample.error_type = error_type
-    error = GatewayError(error_type, exc.detail, status=exc.status_code, headers=dict(exc.headers or {}))
-    return JSONResponse(
-        error.body(request.state.request_id), status_code=error.status, headers=error.response_headers()
+    return _error_response(
+        request, GatewayError(error_type, exc.detail, status=exc.status_code, headers=dict(exc.headers or {}))
     )
 
 
@@ -48,10 +52,7 @@ def create_app(
     logs.configure()
     settings = settings or (services.settings if services else Settings.from_env())
     services = services or Services.from_settings(settings)
-    unknown = set(groups) - set(ROUTE_GROUPS)
-    if unknown:
-        raise ValueError(f"unknown route groups: {sorted(unknown)}")
-    routes = [route for name in groups for route in ROUTE_GROUPS[name]]
+    routes = routes_of(groups)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

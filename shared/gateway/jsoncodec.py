@@ -3,6 +3,7 @@ on the 50-100 KB bodies Claude Code sends, which is most of a request's CPU."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -21,3 +22,10 @@ def dumps(value: Any) -> bytes:
 
 def dumps_str(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def dumps_spaced(value: Any) -> str:
+    """JSON text as the standard library writes it (``", "`` and ``": "``, non-ASCII kept): the form tool
+    arguments have always had in the prompts sent to Salesforce and in streamed ``partial_json``, kept so
+    neither changes with the codec."""
+    return json.dumps(value, ensure_ascii=False)

@@ -13,28 +13,17 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .anthropic import ids
-from .anthropic.errors import GatewayError, envelope_bytes
+from .anthropic.errors import GatewayError, envelope_bytes, internal_error
 from .client_auth import ApiKeyCheck
 from .jsoncodec import loads
 from .logs import correlation_id_var, request_id_var
+from .routes import matched_route
 from .telemetry import RequestSample, Telemetry, current_sample
 
 log = logging.getLogger("gateway")
 
-# Paths that answer without a key: Claude Code's HEAD / probe and the readiness check.
-OPEN_PATHS = frozenset({"/", "/health", "/api/hello"})  # /api/hello: Claude Code's warm-up probe
 VERSION_REQUIRED_PREFIX = "/v1/messages"
 CLIENT_CLOSED = 499  # nginx's "client closed request": logged and counted, never a 5xx
-
-
-def route_name(path: str) -> str:
-    if path.startswith("/v1/messages/count_tokens"):
-        return "count_tokens"
-    if path.startswith("/v1/messages"):
-        return "messages"
-    if path.startswith("/v1/models"):
-        return "models"
-    return "health" if path in OPEN_PATHS else "other"
 
 
 def error_response_parts(error: GatewayError, request_id: str) -> tuple[Message, Message]:
@@ -75,7 +64,8 @@ class GatewayMiddleware:
             return
         request_id = ids.request_id()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        sample = RequestSample(route=route_name(scope["path"]), started=time.perf_counter())
+        route = matched_route(scope)  # the whole table: a function without /health still lets it through
+        sample = RequestSample(route=route.name if route else "other", started=time.perf_counter())
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["sample"] = sample
@@ -94,7 +84,7 @@ class GatewayMiddleware:
             await send(message)
 
         try:
-            refusal = self._refusal(scope, headers)
+            refusal = self._refusal(scope, headers) if route is None or route.keyed else None
             if refusal is not None:
                 await self._send_error(refusal, request_id, sample, send)
                 return
@@ -106,7 +96,7 @@ class GatewayMiddleware:
             except Exception:
                 log.exception("unhandled error")
                 if not sample.status:
-                    await self._send_error(GatewayError("api_error", "Internal server error"), request_id, sample, send)
+                    await self._send_error(internal_error(), request_id, sample, send)
         finally:
             if log.isEnabledFor(logging.INFO):
                 log.info(
@@ -141,13 +131,10 @@ class GatewayMiddleware:
             await send(part)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> GatewayError | None:
-        path = scope["path"]
-        if path in OPEN_PATHS:
-            return None
         denied = self.auth.check(headers, scope)  # also notes the developer
         if denied is not None:
             return denied
-        if scope["method"] == "POST" and path.startswith(VERSION_REQUIRED_PREFIX):
+        if scope["method"] == "POST" and scope["path"].startswith(VERSION_REQUIRED_PREFIX):
             if not headers.get("anthropic-version"):
                 return GatewayError("invalid_request_error", "anthropic-version: header is required")
             length = headers.get("content-length")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from . import redaction
@@ -18,8 +19,8 @@ from .catalog.model_map import ModelEntry, ModelMap
 from .catalog.verification import ModelVerifier
 from .client_auth import ApiKeyCheck
 from .salesforce.oauth import Credentials
-from .settings import Settings, require_salesforce, token_url_for
-from .stores.aws import DynamoDBVerificationCache, SSMModelMapSource, read_salesforce_secret
+from .settings import Settings
+from .stores.aws import DynamoDBVerificationCache, SSMModelMapSource, salesforce_credentials
 from .stores.base import ModelMapSource, VerificationCache
 from .stores.local import FileModelMapSource, MemoryVerificationCache
 
@@ -91,23 +92,9 @@ class Services:
             verification = DynamoDBVerificationCache(settings.verification_table, ttl=settings.verification_ttl)
         else:
             verification = MemoryVerificationCache(ttl=settings.verification_ttl)
-        credentials = settings.credentials
+        credentials: Callable[[], Credentials] = settings.credentials
         if settings.sf_secret_id:
-            secret_id = settings.sf_secret_id
-
-            def credentials() -> Credentials:
-                secret = read_salesforce_secret(secret_id)
-                require_salesforce(
-                    {
-                        "my_domain": settings.sf_token_url or secret.get("token_url") or secret.get("my_domain"),
-                        "client_id": secret.get("client_id"),
-                        "client_secret": secret.get("client_secret"),
-                    },
-                    f"in the Secrets Manager secret {secret_id} (README: Deploy)",
-                )
-                url = settings.sf_token_url or secret.get("token_url") or token_url_for(secret.get("my_domain", ""))
-                return Credentials(url, secret.get("client_id", ""), secret.get("client_secret", ""))
-
+            credentials = partial(salesforce_credentials, settings.sf_secret_id, settings.sf_token_url)
         return cls(settings, model_maps, verification, credentials)
 
     async def model_map(self) -> ModelMap:

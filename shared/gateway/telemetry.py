@@ -2,7 +2,7 @@
 
 Locally nothing is emitted beyond plain logs; a deployment sets ``POWERTOOLS_METRICS_NAMESPACE``
 and every request flushes one small set of EMF blobs to stdout, which CloudWatch turns into the
-metrics the dashboard reads (``METRIC_NAMES``). Powertools is imported only when enabled.
+metrics the dashboard reads (``METRICS``). Powertools is imported only when enabled.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "DeveloperRequests": ("Count", ("Developer",)),
     "DeveloperTokens": ("Count", ("Developer",)),
 }
-METRIC_NAMES = frozenset(METRICS)
 
 
 @dataclass(slots=True)

@@ -59,21 +59,31 @@ class GatewayError(Exception):
     def body(self, request_id: str | None) -> dict:
         return envelope(self.error_type, self.message, request_id)
 
+    def event(self) -> dict:
+        return error_event(self.error_type, self.message)
+
+
+def error_event(error_type: str, message: str) -> dict:
+    """The error as Anthropic sends it: the ``event: error`` payload, and the core of every envelope."""
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
 
 def envelope(error_type: str, message: str, request_id: str | None) -> dict:
-    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+    """The JSON body of every error response (the app, the middleware, the HTTP server's own refusals)."""
+    return {**error_event(error_type, message), "request_id": request_id}
 
 
 def envelope_bytes(error_type: str, message: str, request_id: str | None) -> bytes:
     return dumps(envelope(error_type, message, request_id))
 
 
+def internal_error() -> GatewayError:
+    """What a client sees of a failure of our own: never the exception itself."""
+    return GatewayError("api_error", "Internal server error")
+
+
 def invalid_request(message: str) -> GatewayError:
     return GatewayError("invalid_request_error", message)
-
-
-def not_found(message: str) -> GatewayError:
-    return GatewayError("not_found_error", message)
 
 
 def model_not_found(model: object) -> GatewayError:

@@ -6,15 +6,14 @@ then against ordered regex patterns, so ``claude-opus-5-5`` routes without a rel
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from ..anthropic.errors import model_not_found
+from ..jsoncodec import JSONDecodeError, loads
 
-SURFACES = ("models_api", "bedrock_invoke", "chat_generations", "responses")
 # How a model takes thinking: not at all, as the client asks ("enabled" with a budget, or adaptive when the
 # model is new enough), or only "adaptive" with an effort (Claude 4.6 and later refuse "enabled").
 THINKING_MODES = ("none", "enabled", "adaptive")
@@ -26,13 +25,15 @@ def default_map_bytes() -> bytes:
     return resources.files(__package__).joinpath("default_model_map.json").read_bytes()
 
 
-# What each surface can carry when an entry does not say: a map written for an older release still loads.
+# The Salesforce surfaces, and what each can carry when an entry does not say (a map written for an older
+# release still loads). The one list of surfaces: salesforce/surfaces/ has an adapter for each, checked at import.
 SURFACE_DEFAULTS = {
     "models_api": {"thinking": "none", "tools": False, "images": False},
     "bedrock_invoke": {"thinking": "enabled", "tools": True, "images": True},
     "chat_generations": {"thinking": "none", "tools": True, "images": False},
     "responses": {"thinking": "enabled", "tools": True, "images": False},
 }
+SURFACES = tuple(SURFACE_DEFAULTS)
 
 
 def _capabilities(raw: dict) -> dict:
@@ -58,7 +59,7 @@ def _extend_packaged(doc: dict) -> dict:
     models, patterns = doc.get("models", []), doc.get("patterns", [])
     if not isinstance(models, list) or not isinstance(patterns, list):
         raise ModelMapError("models and patterns must be lists")
-    base = json.loads(default_map_bytes())
+    base = loads(default_map_bytes())
     replaced = {m.get("id") for m in models if isinstance(m, dict)}
     return {
         "models": [*models, *(m for m in base["models"] if m["id"] not in replaced)],
@@ -171,8 +172,8 @@ class ModelMap:
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelMap:
         try:
-            return cls.from_document(json.loads(text))
-        except json.JSONDecodeError as exc:
+            return cls.from_document(loads(text))
+        except JSONDecodeError as exc:
             raise ModelMapError(f"model map is not valid JSON: {exc}") from None
 
     @classmethod

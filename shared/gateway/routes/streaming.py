@@ -17,8 +17,9 @@ from typing import TypeVar
 from starlette.types import Receive
 
 from ..anthropic import events as ev
-from ..anthropic.errors import GatewayError
+from ..anthropic.errors import GatewayError, internal_error
 from ..anthropic.sse import PING, frame
+from ..salesforce.errors import empty_answer
 from ..telemetry import RequestSample
 
 log = logging.getLogger("gateway")
@@ -87,7 +88,7 @@ class BackendStream:
             raise
         if item is _END:
             await self.aclose()
-            raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+            raise empty_answer()  # the backend's stream ended before its first event
         assert isinstance(item, dict)
         return item
 
@@ -135,11 +136,11 @@ class BackendStream:
         except GatewayError as exc:
             sample.error_type, sample.backend_error = exc.error_type, exc.backend
             log.warning("stream failed: %s %s", exc.error_type, exc.message)
-            yield frame({"type": "error", "error": {"type": exc.error_type, "message": exc.message}})
+            yield frame(exc.event())
         except Exception:
             sample.error_type = "api_error"
             log.exception("stream failed")
-            yield frame({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})
+            yield frame(internal_error().event())
         finally:
             await self.aclose(drain=DRAIN_SECONDS if complete else 0.0)
 

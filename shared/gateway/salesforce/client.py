@@ -13,7 +13,15 @@ import httpx
 from ..anthropic.errors import GatewayError
 from ..jsoncodec import dumps, loads
 from ..settings import Settings
-from .errors import CallContext, error_in_200, is_error_body, map_status, repeats_on_retry, transport_error
+from .errors import (
+    CallContext,
+    empty_answer,
+    error_in_200,
+    is_error_body,
+    map_status,
+    repeats_on_retry,
+    transport_error,
+)
 from .http import SalesforceHttp
 from .oauth import AccessToken, Credentials, TokenProvider
 from .retry import GATEWAY_RETRY_STATUSES, RetryPolicy, retry_after_seconds
@@ -132,7 +140,7 @@ class SalesforceClient:
         response = await self._send(path, payload, ctx, stream=False)
         raw = response.content
         if not raw.strip():
-            raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+            raise empty_answer()
         try:
             body = loads(raw)
         except ValueError:

@@ -9,13 +9,13 @@ Claude Code parses that text to drive auto-compaction.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import redaction
 from ..anthropic.errors import GatewayError
+from ..jsoncodec import loads
 
 _OVERFLOW = re.compile(
     r"prompt is too long|context[ _]length|context window|maximum context|too many (?:input )?tokens"
@@ -42,7 +42,7 @@ class CallContext:
 def _error_object(text: str | bytes) -> dict | None:
     """The error body as an object, when it is one (Salesforce sometimes wraps it in a list)."""
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return None
     if isinstance(data, list) and data:
@@ -56,7 +56,7 @@ def backend_message(body: bytes) -> str:
     ``message``, or plain text; several messages in a list are joined."""
     text = body.decode("utf-8", "replace").strip()
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return redaction.clip(text, MAX_DETAIL)
     found = _messages(data, 0)
@@ -101,6 +101,18 @@ def is_error_body(data: object) -> bool:
     if data.get("type") == "error" or any(data.get(key) for key in _ERROR_KEYS):
         return True
     return bool(data) and data.keys() <= _ENVELOPE_KEYS and bool(_messages(data, 0))
+
+
+def empty_answer(what: str = "answer") -> GatewayError:
+    """Salesforce answered with nothing (seen under load): a retryable 529, never an empty turn that the
+    client would send back and have refused ("all messages must have non-empty content")."""
+    return GatewayError("overloaded_error", f"Salesforce returned an empty {what}", backend=True)
+
+
+def not_a_stream(body: bytes) -> GatewayError:
+    """A streamed call answered with something else (a JSON or text error in a 200): retryable, as above."""
+    detail = backend_message(body)
+    return GatewayError("overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}", backend=True)
 
 
 def error_in_200(body: bytes, ctx: CallContext) -> GatewayError:

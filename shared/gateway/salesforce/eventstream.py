@@ -7,7 +7,6 @@ frame carries the Bedrock exception type in its headers and a ``{"message"}`` pa
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import AsyncIterator
 
 from .. import redaction
@@ -31,7 +30,7 @@ EXCEPTION_TYPES = {
 
 def exception_error(exception_type: str, payload: bytes, ctx: CallContext | None = None) -> GatewayError:
     try:
-        message = redaction.clip(str(json.loads(payload).get("message") or exception_type), 500)
+        message = redaction.clip(str(loads(payload).get("message") or exception_type), 500)
     except (ValueError, AttributeError):
         message = redaction.clip(payload.decode("utf-8", "replace"), 500) or exception_type
     error_type = EXCEPTION_TYPES.get(exception_type, "api_error")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .. import redaction
 from ..anthropic.errors import GatewayError
+from ..jsoncodec import loads
 from .errors import backend_message
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ class Credentials:
 class AccessToken:
     value: str
     api_base: str
-    expires_at: float
     refresh_at: float
     minted_at: float = 0.0  # the provider's clock when the gateway received it
 
@@ -50,7 +49,7 @@ def jwt_expiry(token: str) -> tuple[float, float] | None:
     if len(parts) != 3:
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        payload = loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
         return float(payload.get("iat") or time.time()), float(payload["exp"])
     except (ValueError, KeyError, TypeError):
         return None
@@ -161,9 +160,7 @@ class TokenProvider:
         iat, exp = times if times else (now, now + FALLBACK_LIFETIME)
         margin = min(REFRESH_MARGIN, max(0.0, (exp - iat) * 0.1))
         api_base = self._api_base_override or body.get("api_instance_url") or DEFAULT_API_BASE
-        return AccessToken(
-            value=value, api_base=api_base.rstrip("/"), expires_at=exp, refresh_at=exp - margin, minted_at=now
-        )
+        return AccessToken(value=value, api_base=api_base.rstrip("/"), refresh_at=exp - margin, minted_at=now)
 
 
 def _oauth_failure(response: httpx.Response) -> str:

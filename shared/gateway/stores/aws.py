@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..salesforce.oauth import Credentials
+from ..settings import require_salesforce, token_url_for
 from .base import ModelMapSource, VerificationCache
 
 
@@ -68,8 +70,24 @@ class DynamoDBVerificationCache(VerificationCache):
         )
 
 
+def salesforce_credentials(secret_id: str, token_url: str | None = None) -> Credentials:
+    """The org's credentials from the Secrets Manager secret ``{"my_domain" or "token_url", "client_id",
+    "client_secret"}``; ``token_url`` (SF_TOKEN_URL) wins over the secret's own."""
+    secret = read_salesforce_secret(secret_id)
+    require_salesforce(
+        {
+            "my_domain": token_url or secret.get("token_url") or secret.get("my_domain"),
+            "client_id": secret.get("client_id"),
+            "client_secret": secret.get("client_secret"),
+        },
+        f"in the Secrets Manager secret {secret_id} (README: Deploy)",
+    )
+    url = token_url or secret.get("token_url") or token_url_for(secret.get("my_domain", ""))
+    return Credentials(url, secret.get("client_id", ""), secret.get("client_secret", ""))
+
+
 def read_salesforce_secret(secret_id: str) -> dict[str, str]:
-    """``{"my_domain", "client_id", "client_secret"}`` from Secrets Manager, once per container."""
+    """The secret's fields as strings, from Secrets Manager, once per container."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     value = SecretsProvider(boto3_client=_client("secretsmanager")).get(secret_id, transform="json", max_age=86400)

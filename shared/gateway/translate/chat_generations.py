@@ -11,13 +11,14 @@ camel case, streams ended by ``[DONE]`` or ``DONE``; :class:`StreamTranslator` t
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 
 from ..anthropic import events as ev
 from ..anthropic.errors import invalid_request
 from ..anthropic.request import MessagesRequest
+from ..jsoncodec import dumps_spaced, loads
+from .stream_blocks import BlockStream, says_nothing
 from .text import block_text, tool_result_text
 
 FINISH_REASONS = {
@@ -142,7 +143,7 @@ def _assistant_turn(blocks: list[dict]) -> dict:
             "id": b["id"],
             "function": {
                 "name": upstream_name(b["name"]),
-                "arguments": json.dumps(b.get("input", {}), ensure_ascii=False),
+                "arguments": dumps_spaced(b.get("input", {})),
             },
         }
         for b in blocks
@@ -163,7 +164,7 @@ def _arguments(raw: object) -> dict:
     if isinstance(raw, dict):
         return raw
     try:
-        parsed = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
+        parsed = loads(raw) if isinstance(raw, str) and raw.strip() else {}
     except ValueError:
         return {"_raw_arguments": raw}
     return parsed if isinstance(parsed, dict) else {"value": parsed}
@@ -203,7 +204,7 @@ def _usage_numbers(body: dict, generation: dict, parameters: dict) -> tuple[int 
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
+        loads(text)
     except ValueError:
         return False
     return True
@@ -252,7 +253,7 @@ def from_response(
     return ev.message(message_id, model, content, stop_reason, None, usage)
 
 
-class StreamTranslator:
+class StreamTranslator(BlockStream):
     """Turns chat/generations stream frames into Anthropic events, one request at a time."""
 
     def __init__(
@@ -263,14 +264,10 @@ class StreamTranslator:
         new_tool_id: Callable[[], str],
         names: dict[str, str] | None = None,
     ) -> None:
-        self.message_id = message_id
+        super().__init__(message_id, model, input_estimate)
         self._names = names
-        self.model = model
-        self.input_tokens = input_estimate
         self.output_tokens = 0
         self._new_tool_id = new_tool_id
-        self._index = -1
-        self._open: object = None  # "text" or a tool key
         self._tools: dict[object, int] = {}
         self._ids: dict[str, object] = {}  # tool call id -> its key, for fragments that carry only the id
         self._arguments: dict[object, str] = {}  # arguments sent so far, per tool
@@ -279,17 +276,7 @@ class StreamTranslator:
 
     def empty(self) -> bool:
         """Nothing generated and nothing said why (no length limit, no filter): a failed answer."""
-        return self._index == -1 and _stop_reason(self._finish, False) == "end_turn"
-
-    def start(self) -> dict:
-        start = ev.message(self.message_id, self.model, [], None, None, ev.usage(self.input_tokens, 1))
-        return {"type": "message_start", "message": start}
-
-    def _close(self) -> list[dict]:
-        if self._open is None:
-            return []
-        self._open = None
-        return [ev.block_stop(self._index)]
+        return says_nothing(self.produced, _stop_reason(self._finish, False))
 
     def feed(self, frame: dict) -> list[dict]:
         out: list[dict] = []
@@ -301,12 +288,7 @@ class StreamTranslator:
             self.output_tokens = completion
         text = generation.get("content")
         if text:
-            if self._open != "text":
-                out += self._close()
-                self._index += 1
-                self._open = "text"
-                out.append(ev.block_start(self._index, {"type": "text", "text": ""}))
-            out.append(ev.block_delta(self._index, {"type": "text_delta", "text": text}))
+            out += self._text_delta(text)
         for position, call in enumerate(generation.get("tool_invocations") or []):
             out += self._tool_fragment(position, call)
         finish = _own_parameters(generation).get("finish_reason")
@@ -335,10 +317,6 @@ class StreamTranslator:
         key = self._tool_key(position, call)
         function = call.get("function") or {}
         if key not in self._tools:
-            out += self._close()
-            self._index += 1
-            self._tools[key] = self._index
-            self._open = key
             self._saw_tool = True
             if call.get("id"):
                 self._ids[call["id"]] = key
@@ -348,10 +326,11 @@ class StreamTranslator:
                 "name": _name(function.get("name", ""), self._names),
                 "input": {},
             }
-            out.append(ev.block_start(self._index, block))
+            out += self._open_block(key, block)
+            self._tools[key] = self._index
         arguments = function.get("arguments")
         if isinstance(arguments, dict):
-            arguments = json.dumps(arguments, ensure_ascii=False)
+            arguments = dumps_spaced(arguments)
         if not arguments or self._open != key:
             return out
         sent = self._arguments.get(key, "")

@@ -9,15 +9,16 @@ limits are applied here too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from ..anthropic import events as ev
 from ..anthropic.errors import invalid_request
 from ..anthropic.request import MessagesRequest
+from ..jsoncodec import dumps_spaced, loads
 from .chat_generations import tool_id, upstream_name
 from .limits import apply_limits
+from .stream_blocks import BlockStream, says_nothing
 from .text import block_text, tool_result_text
 
 MIN_OUTPUT_TOKENS = 16  # OpenAI's floor for max_output_tokens; the gateway's own probe asks for 1
@@ -101,7 +102,7 @@ def _assistant_items(blocks: list[dict]) -> list[dict]:
                     "type": "function_call",
                     "call_id": upstream_call_id(str(block.get("id", ""))),
                     "name": upstream_name(str(block.get("name", ""))),
-                    "arguments": json.dumps(block.get("input", {}), ensure_ascii=False),
+                    "arguments": dumps_spaced(block.get("input", {})),
                 }
             )
     return items  # thinking blocks stay behind: the backend cannot check their signatures
@@ -187,7 +188,7 @@ def parse_arguments(raw: object) -> dict:
     if isinstance(raw, dict):
         return raw
     try:
-        parsed = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
+        parsed = loads(raw) if isinstance(raw, str) and raw.strip() else {}
     except ValueError:
         return {"_raw_arguments": raw}
     return parsed if isinstance(parsed, dict) else {"value": parsed}
@@ -224,7 +225,7 @@ def from_response(body: dict, translator: StreamTranslator) -> dict:
     return ev.message(translator.message_id, translator.model, content, reason, sequence, final["usage"])
 
 
-class StreamTranslator:
+class StreamTranslator(BlockStream):
     """Turns ``response.*`` events into Anthropic events, one request at a time."""
 
     def __init__(
@@ -236,44 +237,22 @@ class StreamTranslator:
         new_tool_id: Callable[[], str],
         names: dict[str, str] | None = None,
     ) -> None:
-        self.message_id, self.model, self.input_tokens = message_id, model, input_estimate
+        super().__init__(message_id, model, input_estimate)
         self._new_tool_id, self._names = new_tool_id, names
         self._stops = request.stop_sequences
         self._hold = max((len(s) for s in self._stops), default=1) - 1
         self._budget = local_budget(request)
         self._pending = ""  # text held back: it may begin a stop sequence, or must fit a local budget
         self._stopped: tuple[str, str | None] | None = None  # (stop_reason, stop_sequence) decided here
-        self._index = -1
-        self._open: object = None  # "text" or the output index of a tool call
         self._tools: dict[int, int] = {}  # output index -> block index
         self._texts: set[int] = set()  # output indexes whose text has been taken (deltas or whole)
         self._sent: dict[int, str] = {}  # arguments sent so far, per output index
         self._early: dict[int, str] = {}  # argument deltas that came before their item
-        self.produced = False  # a content block exists
         self._stop_reason = "end_turn"
         self._refused = False  # the model declined (a refusal part): Anthropic's "refusal" stop reason
 
-    def start(self) -> dict:
-        start = ev.message(self.message_id, self.model, [], None, None, ev.usage(self.input_tokens, 1))
-        return {"type": "message_start", "message": start}
-
-    def _close(self) -> list[dict]:
-        if self._open is None:
-            return []
-        self._open = None
-        return [ev.block_stop(self._index)]
-
     def _emit_text(self, text: str) -> list[dict]:
-        if not text:
-            return []
-        out: list[dict] = []
-        if self._open != "text":
-            out += self._close()
-            self._index += 1
-            self._open, self.produced = "text", True
-            out.append(ev.block_start(self._index, {"type": "text", "text": ""}))
-        out.append(ev.block_delta(self._index, {"type": "text_delta", "text": text}))
-        return out
+        return self._text_delta(text) if text else []
 
     def _text(self, output_index: int, delta: str) -> list[dict]:
         """Release text, holding back what may be the start of a stop sequence."""
@@ -319,17 +298,14 @@ class StreamTranslator:
         out = self._flush()
         if self._stopped:  # the text before it ended the answer
             return out
-        out += self._close()
-        self._index += 1
-        self._tools[output_index] = self._index
-        self._open, self.produced = output_index, True
         block = {
             "type": "tool_use",
             "id": tool_id(item.get("call_id") or item.get("id"), self._new_tool_id()),
             "name": (self._names or {}).get(name := str(item.get("name", "")), name),
             "input": {},
         }
-        out.append(ev.block_start(self._index, block))
+        out += self._open_block(output_index, block)
+        self._tools[output_index] = self._index
         early = self._early.pop(output_index, "")
         return out + (self._arguments(output_index, early) if early else [])
 
@@ -367,7 +343,7 @@ class StreamTranslator:
 
     def empty(self) -> bool:
         """After finish: nothing generated and no reason given (no limit, no stop sequence), a failed answer."""
-        return not self.produced and self._stop_reason == "end_turn"
+        return says_nothing(self.produced, self._stop_reason)
 
     def finish(self, response: dict) -> list[dict]:
         out = self._flush()

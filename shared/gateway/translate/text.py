@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from ..jsoncodec import dumps_spaced
 
 
 def block_text(block: dict) -> str:
@@ -10,7 +10,7 @@ def block_text(block: dict) -> str:
     if kind == "text":
         return block.get("text", "")
     if kind == "tool_use":
-        return f"[tool call {block.get('name')}: {json.dumps(block.get('input', {}), ensure_ascii=False)}]"
+        return f"[tool call {block.get('name')}: {dumps_spaced(block.get('input', {}))}]"
     if kind == "tool_result":
         content = block.get("content")
         inner = content if isinstance(content, str) else blocks_text(content or [])

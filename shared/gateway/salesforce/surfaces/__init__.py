@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...catalog.model_map import SURFACES
 from .base import Call, Surface
 from .bedrock_invoke import BedrockInvokeSurface
 from .chat_generations import ChatGenerationsSurface
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 SURFACE_TYPES: dict[str, type[Surface]] = {
     cls.name: cls for cls in (ModelsApiSurface, BedrockInvokeSurface, ChatGenerationsSurface, ResponsesSurface)
 }
+if tuple(SURFACE_TYPES) != SURFACES:  # the catalog names the surfaces (model_map.SURFACE_DEFAULTS)
+    raise RuntimeError(f"surface adapters {tuple(SURFACE_TYPES)} do not match the catalog's {SURFACES}")
 
 
 def build_surfaces(client: SalesforceClient, learned: LearnedFacts | None = None) -> dict[str, Surface]:

@@ -21,7 +21,7 @@ from ...catalog.learned import NO_THINKING
 from ...telemetry import note_thinking_fallback
 from ...translate import bedrock
 from .. import eventstream
-from ..errors import NO_USER_CONTEXT, error_in_200
+from ..errors import NO_USER_CONTEXT, empty_answer, error_in_200
 from .base import Call, Surface
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class BedrockInvokeSurface(Surface):
                 finished = relabelled["type"] == "message_stop"
                 yield relabelled
             if not started:
-                raise GatewayError("overloaded_error", "Salesforce returned an empty stream", backend=True)
+                raise empty_answer("stream")
             if not finished:
                 raise GatewayError(
                     "api_error", "Salesforce ended the stream before the message was complete", backend=True

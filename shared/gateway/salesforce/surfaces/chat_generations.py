@@ -8,7 +8,8 @@ from ...anthropic import ids
 from ...anthropic.errors import GatewayError
 from ...jsoncodec import loads
 from ...translate import chat_generations as cg
-from ..errors import backend_message, stream_error
+from ...translate.stream_blocks import says_nothing
+from ..errors import empty_answer, not_a_stream, stream_error
 from ..sse import read_events
 from .base import Call, Surface
 
@@ -26,11 +27,10 @@ class ChatGenerationsSurface(Surface):
             raise GatewayError("api_error", "Salesforce returned an unexpected answer", status=500, backend=True)
         names = cg.original_names(call.request)
         message = cg.from_response(body, call.message_id, call.model, call.input_estimate, ids.tool_use_id, names)
-        if not message["content"] and message["stop_reason"] == "end_turn" and not call.request.stop_sequences:
-            # Seen upstream: "stop" with nothing generated. A retryable 529, not an empty turn that the
-            # client would send back and have refused ("all messages must have non-empty content").
-            # With stop sequences an empty answer is legitimate: one matched at the start ("stop" says so).
-            raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+        if says_nothing(bool(message["content"]), message["stop_reason"]) and not call.request.stop_sequences:
+            # Seen upstream: "stop" with nothing generated. With stop sequences an empty answer is
+            # legitimate: one matched at the start (Salesforce applies them, and "stop" says so).
+            raise empty_answer()
         return message
 
     async def stream(self, call: Call) -> AsyncIterator[dict]:
@@ -39,10 +39,7 @@ class ChatGenerationsSurface(Surface):
         translator = cg.StreamTranslator(call.message_id, call.model, call.input_estimate, ids.tool_use_id, names)
         async with self.client.post_stream("/ai/gpt/v1/chat/generations/stream", payload, call.context) as response:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                detail = backend_message(await response.aread())
-                raise GatewayError(
-                    "overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}", backend=True
-                )
+                raise not_a_stream(await response.aread())
             started = done = False
             async for name, data in read_events(response):
                 if cg.is_stream_end(data):  # "[DONE]" or "DONE", named "generation" or not
@@ -67,7 +64,7 @@ class ChatGenerationsSurface(Surface):
                 for event in events:
                     yield event
             if not started and translator.empty() and not call.request.stop_sequences:
-                raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+                raise empty_answer()
             if not done:
                 raise GatewayError("api_error", "Salesforce ended the stream before it was complete", backend=True)
             if not started:

@@ -6,15 +6,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from ...anthropic import ids
 from ...anthropic.errors import GatewayError
-from ...jsoncodec import loads
+from ...jsoncodec import dumps, loads
 from ...translate import responses as rs
 from ...translate.chat_generations import original_names
-from ..errors import CallContext, backend_message, map_status, stream_error
+from ..errors import CallContext, empty_answer, map_status, not_a_stream, stream_error
 from ..sse import read_events
 from .base import Call, Surface
 
@@ -37,7 +36,7 @@ def error_body(kind: str, data: dict) -> tuple[int | None, bytes]:
     message = inner.get("message") or holder.get("message") or code or kind
     status = next((v for k in STATUS_KEYS if isinstance(v := inner.get(k), int) and 400 <= v < 600), None)
     body = {"errorCode": str(code).upper() or "STREAM_ERROR", "message": str(message)}
-    return status, json.dumps(body).encode()
+    return status, dumps(body)
 
 
 def typed_error(kind: str, data: dict, ctx: CallContext) -> GatewayError:
@@ -62,10 +61,8 @@ class ResponsesSurface(Surface):
             raise typed_error("response.failed", {"response": body}, call.context)
         translator = self._translator(call)
         message = rs.from_response(body, translator)
-        if translator.empty():
-            # Seen on this path (SFCP checks for it): an answer with nothing in it. A retryable 529,
-            # not an empty turn the client would send back and have refused.
-            raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+        if translator.empty():  # seen on this path (SFCP checks for it)
+            raise empty_answer()
         return message
 
     async def stream(self, call: Call) -> AsyncIterator[dict]:
@@ -74,10 +71,7 @@ class ResponsesSurface(Surface):
         ctx = call.context
         async with self.client.post_stream(PATH, payload, ctx) as response:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                detail = backend_message(await response.aread())
-                raise GatewayError(
-                    "overloaded_error", f"Salesforce answered without a stream: {detail or 'empty'}", backend=True
-                )
+                raise not_a_stream(await response.aread())
             started = False
             final: dict | None = None
             async for name, data in read_events(response):
@@ -103,13 +97,13 @@ class ResponsesSurface(Surface):
                     yield event
             if final is None:
                 if not started:
-                    raise GatewayError("overloaded_error", "Salesforce returned an empty stream", backend=True)
+                    raise empty_answer("stream")
                 raise GatewayError("api_error", "Salesforce ended the stream before it was complete", backend=True)
             if final.get("status") == "failed":
                 raise typed_error("response.failed", {"response": final}, ctx)
             closing = translator.finish(final)
             if not started and translator.empty():
-                raise GatewayError("overloaded_error", "Salesforce returned an empty answer", backend=True)
+                raise empty_answer()
             if not started:
                 yield translator.start()
             for event in closing:
