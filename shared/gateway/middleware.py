@@ -98,6 +98,8 @@ class GatewayMiddleware:
                 if not sample.status:
                     await self._send_error(internal_error(), request_id, sample, send)
         finally:
+            # A stream the client left has no last byte, but Salesforce already billed what it sent.
+            await self.auth.settle(sample)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %s",

@@ -13,6 +13,7 @@ import httpx
 from ..anthropic.errors import GatewayError
 from ..jsoncodec import dumps, loads
 from ..settings import Settings
+from .bodies import read_error_body
 from .errors import (
     CallContext,
     empty_answer,
@@ -109,7 +110,7 @@ class SalesforceClient:
                     if status < 400:
                         return response
                     try:
-                        body = await response.aread()
+                        body = await read_error_body(response)
                     except (httpx.HTTPError, httpx.StreamError):
                         body = b""
                     finally:

@@ -51,7 +51,7 @@ def jwt_expiry(token: str) -> tuple[float, float] | None:
     try:
         payload = loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
         return float(payload.get("iat") or time.time()), float(payload["exp"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # AttributeError: a payload that is not an object
         return None
 
 

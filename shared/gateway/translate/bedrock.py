@@ -134,7 +134,11 @@ def to_request(request: MessagesRequest, adaptive_thinking: bool = False, *, pla
         for name in THINKING_SAMPLING:
             body.pop(name, None)
     if request.tools:
-        body["tools"] = [{k: v for k, v in tool.items() if k in TOOL_FIELDS} for tool in request.tools]
+        body["tools"] = [
+            # Anthropic-defined tools (computer_*, bash_*, ...) have required fields of their own: kept whole.
+            {k: v for k, v in tool.items() if k in TOOL_FIELDS} if tool.get("type") in (None, "custom") else tool
+            for tool in request.tools
+        ]
     betas = [] if plain else [b for b in request.betas if b in BEDROCK_BETAS]
     if betas:
         body["anthropic_beta"] = betas

@@ -9,7 +9,9 @@ import logging
 import re
 
 import anthropic
+import httpx
 import pytest
+from support.outcomes import VERSION, WORDS, body_for, wait_until
 from support.template import TEMPLATE
 
 from gateway.keys.cli import Keys
@@ -163,3 +165,25 @@ def test_emf_metrics_per_developer(capsys):
                 if "Developer" in directive["Dimensions"][0]:
                     per_dev[metric["Name"]] = (blob["Developer"], blob[metric["Name"]])
     assert per_dev == {"DeveloperRequests": ("ada", [1.0]), "DeveloperTokens": ("ada", [18.0])}
+
+
+def test_a_stream_the_client_leaves_midway_still_counts(team):
+    """Leaving a stream before its end (Claude Code's Esc, or on purpose) must not make it free: the
+    Salesforce call already cost its input tokens, so the budget still sees them."""
+    stack, keys, secrets = team
+    headers = {"authorization": f"Bearer {secrets['bob']}", "anthropic-version": VERSION}
+    body = body_for("bedrock_invoke", f"{WORDS} {WORDS} {WORDS} [[delay:300]]", True)
+    with (
+        httpx.Client(base_url=stack.gateway_url, headers=headers, timeout=10) as http,
+        http.stream("POST", "/v1/messages", json=body) as response,
+    ):
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event: content_block_delta"):
+                break  # leaving the loop closes the connection long before the answer ends
+
+    def counted() -> bool:
+        return keys.store.get_usage("bob", month_of()).tokens > 0
+
+    assert wait_until(counted, timeout=5) is not None, "the abandoned stream's tokens were never counted"
+    assert keys.store.get_usage("bob", month_of()).requests == 1

@@ -16,3 +16,10 @@ def test_jwt_expiry_parses_a_simulator_token():
     assert jwt_expiry("a.b.c") is None
     no_exp = "e30." + base64.urlsafe_b64encode(b'{"iat": 1}').decode().rstrip("=") + ".sig"
     assert jwt_expiry(no_exp) is None
+
+
+def test_jwt_expiry_of_a_payload_that_is_not_an_object():
+    """A three-part token whose middle is JSON but not an object counts as unreadable, not as a crash."""
+    for payload in (b"[1, 2]", b"42", b'"text"'):
+        token = "e30." + base64.urlsafe_b64encode(payload).decode().rstrip("=") + ".sig"
+        assert jwt_expiry(token) is None

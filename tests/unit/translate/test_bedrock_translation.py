@@ -137,3 +137,12 @@ def test_bedrock_relabel_message():
     assert message["content"] == body["content"]
     assert message["usage"]["output_tokens"] == 1
     assert message["stop_sequence"] is None
+
+
+def test_anthropic_defined_tools_keep_their_own_fields():
+    """A computer-use tool without its display size is refused by Bedrock: typed tools pass whole."""
+    computer = {"type": "computer_20250124", "name": "computer", "display_width_px": 1024, "display_height_px": 768}
+    request = messages_request(tools=[computer, dict(WEATHER_TOOL, strict=True)], betas=["computer-use-2025-01-24"])
+    body = bedrock.to_request(request)
+    assert body["tools"] == [computer, WEATHER_TOOL]
+    assert body["anthropic_beta"] == ["computer-use-2025-01-24"]

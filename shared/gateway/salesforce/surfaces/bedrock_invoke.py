@@ -21,6 +21,7 @@ from ...catalog.learned import NO_THINKING
 from ...telemetry import note_thinking_fallback
 from ...translate import bedrock
 from .. import eventstream
+from ..bodies import MAX_ERROR_BODY, read_capped
 from ..errors import NO_USER_CONTEXT, empty_answer, error_in_200
 from .base import Call, Surface
 
@@ -167,15 +168,14 @@ class BedrockInvokeSurface(Surface):
             return
         head = b""
         async for chunk in chunks:
-            head += chunk
+            head += chunk  # at most a few chunks: the prelude is 12 bytes
             if len(head) >= PRELUDE:
                 break
         if not head:
             return  # an empty stream: the caller says so
         if not is_event_stream(head):
-            async for chunk in chunks:
-                head += chunk
-            raise error_in_200(head, call.context)
+            rest = await read_capped(chunks, MAX_ERROR_BODY - len(head))
+            raise error_in_200(head + rest, call.context)
         yield head
         async for chunk in chunks:
             yield chunk

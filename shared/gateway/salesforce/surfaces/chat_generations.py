@@ -9,6 +9,7 @@ from ...anthropic.errors import GatewayError
 from ...jsoncodec import loads
 from ...translate import chat_generations as cg
 from ...translate.stream_blocks import says_nothing
+from ..bodies import read_error_body
 from ..errors import empty_answer, not_a_stream, stream_error
 from ..sse import read_events
 from .base import Call, Surface
@@ -39,7 +40,7 @@ class ChatGenerationsSurface(Surface):
         translator = cg.StreamTranslator(call.message_id, call.model, call.input_estimate, ids.tool_use_id, names)
         async with self.client.post_stream("/ai/gpt/v1/chat/generations/stream", payload, call.context) as response:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                raise not_a_stream(await response.aread())
+                raise not_a_stream(await read_error_body(response))
             started = done = False
             async for name, data in read_events(response):
                 if cg.is_stream_end(data):  # "[DONE]" or "DONE", named "generation" or not

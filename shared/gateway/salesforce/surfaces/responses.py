@@ -13,6 +13,7 @@ from ...anthropic.errors import GatewayError
 from ...jsoncodec import dumps, loads
 from ...translate import responses as rs
 from ...translate.chat_generations import original_names
+from ..bodies import read_error_body
 from ..errors import CallContext, empty_answer, map_status, not_a_stream, stream_error
 from ..sse import read_events
 from .base import Call, Surface
@@ -71,7 +72,7 @@ class ResponsesSurface(Surface):
         ctx = call.context
         async with self.client.post_stream(PATH, payload, ctx) as response:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                raise not_a_stream(await response.aread())
+                raise not_a_stream(await read_error_body(response))
             started = False
             final: dict | None = None
             async for name, data in read_events(response):
