@@ -84,7 +84,11 @@ class GatewayMiddleware:
             await send(message)
 
         try:
-            refusal = self._refusal(scope, headers) if route is None or route.keyed else None
+            try:
+                refusal = self._refusal(scope, headers) if route is None or route.keyed else None
+            except Exception:  # the key store itself failed (a corrupt key file, DynamoDB down)
+                log.exception("client key check failed")
+                refusal = internal_error()
             if refusal is not None:
                 await self._send_error(refusal, request_id, sample, send)
                 return
@@ -99,7 +103,10 @@ class GatewayMiddleware:
                     await self._send_error(internal_error(), request_id, sample, send)
         finally:
             # A stream the client left has no last byte, but Salesforce already billed what it sent.
-            await self.auth.settle(sample)
+            try:
+                await self.auth.settle(sample)
+            except Exception:
+                log.exception("usage accounting failed")
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %s",
