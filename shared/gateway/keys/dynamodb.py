@@ -53,9 +53,9 @@ class DynamoDBKeyStore(KeyStore):
     @property
     def _db(self) -> Any:
         if self._client is None:
-            import boto3
+            from ..stores.aws import aws_client
 
-            self._client = boto3.session.Session().client("dynamodb")
+            self._client = aws_client("dynamodb")
         return self._client
 
     def connect(self) -> None:

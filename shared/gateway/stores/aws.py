@@ -13,10 +13,14 @@ from ..settings import require_salesforce, token_url_for
 from .base import ModelMapSource, VerificationCache
 
 
-def _client(service: str) -> Any:
+def aws_client(service: str) -> Any:
+    """A boto3 client for the request path: short timeouts and one retry, so a slow AWS service delays a
+    request by seconds, not by boto3's default minute and retries."""
     import boto3
+    from botocore.config import Config
 
-    return boto3.session.Session().client(service)
+    config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+    return boto3.session.Session().client(service, config=config)
 
 
 class SSMModelMapSource(ModelMapSource):
@@ -33,7 +37,7 @@ class SSMModelMapSource(ModelMapSource):
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-            self._provider = SSMProvider(boto3_client=_client("ssm"))
+            self._provider = SSMProvider(boto3_client=aws_client("ssm"))
         # The base class decides when to re-read; Powertools' own cache is bypassed.
         return self._provider.get(self.parameter_name, max_age=0, force_fetch=True)
 
@@ -54,7 +58,7 @@ class DynamoDBVerificationCache(VerificationCache):
     @property
     def _db(self) -> Any:
         if self._dynamodb is None:
-            self._dynamodb = _client("dynamodb")
+            self._dynamodb = aws_client("dynamodb")
         return self._dynamodb
 
     def _read(self, key: str) -> tuple[bool, float] | None:
@@ -90,7 +94,7 @@ def read_salesforce_secret(secret_id: str) -> dict[str, str]:
     """The secret's fields as strings, from Secrets Manager, once per container."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    value = SecretsProvider(boto3_client=_client("secretsmanager")).get(secret_id, transform="json", max_age=86400)
+    value = SecretsProvider(boto3_client=aws_client("secretsmanager")).get(secret_id, transform="json", max_age=86400)
     if not isinstance(value, dict):
         raise ValueError("the Salesforce secret must be a JSON object")
     return {k: str(v) for k, v in value.items()}
