@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway import logs
 from gateway.keys.authorizer import Authorizer
 
+logs.configure()  # refusals reach CloudWatch (Lambda's root logger would drop INFO), secrets masked
 authorizer = Authorizer.from_env()
 
 

@@ -64,7 +64,8 @@ class ApiGatewayKeys:
         if plan_id == self.default_plan_id:
             return
         plan = self.client.get_usage_plan(usagePlanId=plan_id)
-        ops = [{"op": "remove", "path": "/apiStages", "value": f"{s['apiId']}:{s['stage']}"} for s in plan["apiStages"]]
+        stages = plan.get("apiStages", [])  # a plan without stages has no such key
+        ops = [{"op": "remove", "path": "/apiStages", "value": f"{s['apiId']}:{s['stage']}"} for s in stages]
         if ops:  # a plan still attached to a stage cannot be deleted
             self.client.update_usage_plan(usagePlanId=plan_id, patchOperations=ops)
         self.client.delete_usage_plan(usagePlanId=plan_id)

@@ -167,7 +167,7 @@ def test_a_new_key_works_once_the_negative_cache_expires(aws, stage):
     allowed(auth(request_event({"x-api-key": rotated})), "dee", rotated)
 
 
-def test_the_function_module_as_lambda_loads_it(aws, stage, monkeypatch):
+def test_the_function_module_as_lambda_loads_it(aws, stage, monkeypatch, capsys):
     keys_stage, _, secrets = stage
     monkeypatch.setenv("KEYS_TABLE", keys_stage.table)
     path = ROOT / "functions" / "authorizer" / "authorizer_function.py"
@@ -177,3 +177,9 @@ def test_the_function_module_as_lambda_loads_it(aws, stage, monkeypatch):
     allowed(module.handler(request_event({"x-api-key": secrets["bob"]}), None), "bob", secrets["bob"])
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         module.handler(request_event({}), None)
+    wrong = "sk-not-a-key-0123456789"
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        module.handler(request_event({"x-api-key": wrong}), None)
+    logged = capsys.readouterr().out
+    assert "refused: unknown or revoked key" in logged  # the function's own log reaches CloudWatch (stdout)
+    assert wrong not in logged and secrets["bob"] not in logged
