@@ -240,3 +240,26 @@ def test_image_to_surface_without_images_is_refused(stack, client, surface, stre
     assert caught.value.request_id.startswith("req_")
     assert caught.value.body["request_id"] == caught.value.request_id
     assert not [r for r in stack.backend_requests() if prompt in r["body"]], "refused request reached Salesforce"
+
+
+SERVER_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
+
+
+@pytest.mark.parametrize("surface", ["chat_generations", "responses"])
+def test_anthropic_defined_tools_are_refused_clearly_where_they_would_be_lost(stack, client, surface):
+    """OpenAI-style backends carry only custom tools: a web_search tool would vanish, so it is a 400 naming it,
+    and Salesforce is never asked."""
+    text = f"search please {marker()}"
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=SURFACE_MODELS[surface], max_tokens=50, tools=[WEATHER_TOOL, SERVER_TOOL], messages=user(text)
+        )
+    assert "web_search_20250305" in caught.value.body["error"]["message"]
+    assert not [r for r in stack.backend_requests() if text in r["body"]]
+
+
+def test_anthropic_defined_tools_reach_bedrock_whole(stack, client):
+    text = f"search please {marker()}"
+    client.messages.create(model=BEDROCK, max_tokens=50, tools=[WEATHER_TOOL, SERVER_TOOL], messages=user(text))
+    (sent,) = [json.loads(r["body"]) for r in stack.backend_requests("/ai/gpt/v1/model/") if text in r["body"]]
+    assert SERVER_TOOL in sent["tools"]

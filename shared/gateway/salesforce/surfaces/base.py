@@ -70,6 +70,8 @@ class Surface(ABC):
     description: ClassVar[str]
     # Content block types this surface can carry besides text and tool blocks.
     accepts: ClassVar[frozenset[str]] = frozenset()
+    # Whether Anthropic-defined tools (web_search_*, bash_*, computer_*, ...) reach the model as such.
+    anthropic_tools: ClassVar[bool] = False
 
     def __init__(self, client: SalesforceClient, learned: LearnedFacts | None = None) -> None:
         self.client = client
@@ -85,6 +87,13 @@ class Surface(ABC):
             able = [e.id for e in models.listed() if e.tools][:TOOL_MODELS_NAMED] if models else []
             hint = f"; models that can: {', '.join(able)}" if able else ""
             raise invalid_request(f"model {call.model} is served by {self.description}, which cannot carry tools{hint}")
+        if not self.anthropic_tools:
+            for tool in request.tools or ():
+                if tool.get("type") not in (None, "custom"):
+                    raise invalid_request(
+                        f"tools: {tool.get('type')} is an Anthropic-defined tool; model {call.model} is served by "
+                        f"{self.description}, which carries only custom tools (name, description, input_schema)"
+                    )
         for block in request.blocks():
             kind = block.get("type")
             binary_document = kind == "document" and (block.get("source") or {}).get("type") not in (

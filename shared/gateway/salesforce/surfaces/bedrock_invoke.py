@@ -62,6 +62,7 @@ class BedrockInvokeSurface(Surface):
     name = "bedrock_invoke"
     description = "the Salesforce LLM Gateway (Bedrock invoke)"
     accepts = frozenset({"image", "document"})
+    anthropic_tools = True
 
     def _path(self, call: Call, suffix: str) -> str:
         return f"/ai/gpt/v1/model/{call.entry.salesforce_model}/{suffix}"
