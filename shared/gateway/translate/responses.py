@@ -91,12 +91,23 @@ def _user_items(blocks: list[dict]) -> list[dict]:
 
 
 def _assistant_items(blocks: list[dict]) -> list[dict]:
+    """Text and calls in the order the model produced them: adjacent text joins one message, so text written
+    after a call stays after it in the history."""
     items: list[dict] = []
-    text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-    if text:
-        items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]})
+    texts: list[str] = []
+
+    def flush() -> None:
+        if texts:
+            text = "".join(texts)
+            items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]})
+            texts.clear()
+
     for block in blocks:
-        if block.get("type") == "tool_use":
+        kind = block.get("type")
+        if kind == "text" and block.get("text"):
+            texts.append(block["text"])
+        elif kind == "tool_use":
+            flush()
             items.append(
                 {
                     "type": "function_call",
@@ -105,6 +116,7 @@ def _assistant_items(blocks: list[dict]) -> list[dict]:
                     "arguments": dumps_spaced(block.get("input", {})),
                 }
             )
+    flush()
     return items  # thinking blocks stay behind: the backend cannot check their signatures
 
 
