@@ -270,7 +270,8 @@ class StreamTranslator(BlockStream):
         self._new_tool_id = new_tool_id
         self._tools: dict[object, int] = {}
         self._ids: dict[str, object] = {}  # tool call id -> its key, for fragments that carry only the id
-        self._arguments: dict[object, str] = {}  # arguments sent so far, per tool
+        self._arguments: dict[object, list[str]] = {}  # argument pieces sent so far, per tool (joined on demand)
+        self._sent_length: dict[object, int] = {}
         self._saw_tool = False
         self._finish: str | None = None
 
@@ -308,7 +309,7 @@ class StreamTranslator(BlockStream):
             named = bool((call.get("function") or {}).get("name"))
             # A name on a fragment means a new call only once the open one's arguments are whole JSON
             # (some upstreams repeat the name on every fragment).
-            if not named or not _is_json(self._arguments.get(open_tool, "")):
+            if not named or not self._whole_json(open_tool):
                 return open_tool
         return ("anonymous", self._index + 1)
 
@@ -333,13 +334,27 @@ class StreamTranslator(BlockStream):
             arguments = dumps_spaced(arguments)
         if not arguments or self._open != key:
             return out
-        sent = self._arguments.get(key, "")
-        if sent and arguments.startswith(sent):  # a cumulative snapshot, or the whole text again at the end
-            arguments = arguments[len(sent) :]
+        sent_length = self._sent_length.get(key, 0)
+        # A cumulative snapshot, or the whole text again at the end: only a piece at least as long as what was
+        # sent can be one, so the pieces are joined only then (joining on every piece would be quadratic).
+        if sent_length and len(arguments) >= sent_length and arguments.startswith(self._sent(key)):
+            arguments = arguments[sent_length:]
         if arguments:
-            self._arguments[key] = sent + arguments
+            self._arguments.setdefault(key, []).append(arguments)
+            self._sent_length[key] = sent_length + len(arguments)
             out.append(ev.block_delta(self._index, {"type": "input_json_delta", "partial_json": arguments}))
         return out
+
+    def _sent(self, key: object) -> str:
+        pieces = self._arguments.get(key, [])
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0] if pieces else ""
+
+    def _whole_json(self, key: object) -> bool:
+        """Are the arguments so far whole JSON? Parsed only when the last piece closes an object."""
+        pieces = self._arguments.get(key)
+        return bool(pieces) and pieces[-1].rstrip().endswith("}") and _is_json(self._sent(key))
 
     def finish(self) -> list[dict]:
         stop_reason = _stop_reason(self._finish, self._saw_tool)

@@ -384,3 +384,31 @@ def test_stream_translator_text_only():
 def test_stream_translator_length_finish():
     message = assemble(_translate([_frame("cut"), _frame(finish="length")]))
     assert message["stop_reason"] == "max_tokens"
+
+
+def test_fragments_that_repeat_the_tool_name_cost_linear_time():
+    """Some upstreams repeat the name on every fragment; deciding whether each one starts a new call must not
+    re-parse the arguments so far every time. Compared as a ratio of two sizes in one run."""
+    import gc
+    import time
+
+    def run(pieces: int) -> float:
+        text = '"' + "y" * 40 + '",'
+        frames = [_frame(calls=[{"function": {"name": "write", "arguments": '{"lines": ['}}])]
+        frames += [_frame(calls=[{"function": {"name": "write", "arguments": text}}]) for _ in range(pieces)]
+        frames.append(_frame(calls=[{"function": {"name": "write", "arguments": '"end"]}'}}], finish="tool_calls"))
+        gc.collect()
+        gc.disable()  # a collection landing in one run but not the other is noise, not cost
+        try:
+            started = time.perf_counter()
+            events = _translate(frames)
+            elapsed = time.perf_counter() - started
+        finally:
+            gc.enable()
+        (tool,) = [b for b in assemble(events)["content"] if b["type"] == "tool_use"]
+        assert len(tool["input"]["lines"]) == pieces + 1
+        return elapsed
+
+    run(200)  # warm
+    small, large = min(run(1500) for _ in range(3)), min(run(6000) for _ in range(3))
+    assert large / small < 8, (small, large)  # quadratic would be ~16
