@@ -6,6 +6,10 @@ Either header, both, neither, wrong, revoked, cached; what it returns (usageIden
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,7 +171,7 @@ def test_a_new_key_works_once_the_negative_cache_expires(aws, stage):
     allowed(auth(request_event({"x-api-key": rotated})), "dee", rotated)
 
 
-def test_the_function_module_as_lambda_loads_it(aws, stage, monkeypatch, capsys):
+def test_the_function_module_as_lambda_loads_it(aws, stage, monkeypatch):
     keys_stage, _, secrets = stage
     monkeypatch.setenv("KEYS_TABLE", keys_stage.table)
     path = ROOT / "functions" / "authorizer" / "authorizer_function.py"
@@ -177,9 +181,30 @@ def test_the_function_module_as_lambda_loads_it(aws, stage, monkeypatch, capsys)
     allowed(module.handler(request_event({"x-api-key": secrets["bob"]}), None), "bob", secrets["bob"])
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         module.handler(request_event({}), None)
+
+
+REFUSE_ONE = """
+import json, sys
+import authorizer_function
+try:
+    authorizer_function.handler(json.loads(sys.argv[1]), None)
+except Exception as exc:
+    print("raised:", exc)
+"""
+
+
+def test_the_function_logs_its_refusals_where_cloudwatch_reads_them(aws, stage):
+    """A fresh process, as a Lambda container starts: Python's root logger would drop INFO, so the function
+    configures the gateway's logging itself; the refusal reaches stdout, the key does not."""
+    keys_stage, _, secrets = stage
     wrong = "sk-not-a-key-0123456789"
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
-        module.handler(request_event({"x-api-key": wrong}), None)
-    logged = capsys.readouterr().out
-    assert "refused: unknown or revoked key" in logged  # the function's own log reaches CloudWatch (stdout)
-    assert wrong not in logged and secrets["bob"] not in logged
+    env = {**os.environ, "KEYS_TABLE": keys_stage.table, "PYTHONPATH": f"{ROOT / 'functions' / 'authorizer'}"
+           f"{os.pathsep}{ROOT / 'shared'}"}
+    env.pop("LOG_LEVEL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSE_ONE, json.dumps(request_event({"x-api-key": wrong}))],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+    assert "raised: Unauthorized" in done.stdout, done.stderr[-2000:]
+    assert "refused: unknown or revoked key" in done.stdout
+    assert wrong not in done.stdout + done.stderr and secrets["bob"] not in done.stdout + done.stderr
