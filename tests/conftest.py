@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import anthropic
 import pytest
 from support.aws import AwsEndpoint
+from support.outcomes import StackCache
 from support.stacks import Stack, start_stack, stop_all
 
 from simulator.app import SimulatorConfig
@@ -65,3 +66,11 @@ def aws() -> Iterator[AwsEndpoint]:
     yield AwsEndpoint(url)
     patch.undo()
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_stacks() -> Iterator[StackCache]:
+    """Stacks shared by the tests of one module, each built once per settings (cheaper than one per test)."""
+    stacks = StackCache()
+    yield stacks
+    stacks.stop()

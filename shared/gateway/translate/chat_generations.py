@@ -20,6 +20,7 @@ from ..anthropic.request import MessagesRequest
 from ..jsoncodec import dumps_spaced, loads
 from .stream_blocks import BlockStream, says_nothing
 from .text import block_text, tool_result_text
+from .tool_arguments import parse_arguments
 
 FINISH_REASONS = {
     "stop": "end_turn",
@@ -160,16 +161,6 @@ def tool_id(raw: object, fallback: str) -> str:
     return value if value.startswith("toolu_") else "toolu_" + value
 
 
-def _arguments(raw: object) -> dict:
-    if isinstance(raw, dict):
-        return raw
-    try:
-        parsed = loads(raw) if isinstance(raw, str) and raw.strip() else {}
-    except ValueError:
-        return {"_raw_arguments": raw}
-    return parsed if isinstance(parsed, dict) else {"value": parsed}
-
-
 def _generation(body: dict) -> tuple[dict, dict]:
     details = body.get("generation_details") or body.get("generationDetails")
     details = details if isinstance(details, dict) else {}
@@ -243,7 +234,7 @@ def from_response(
                 "type": "tool_use",
                 "id": tool_id(call.get("id"), new_tool_id()),
                 "name": _name(function.get("name", ""), names),
-                "input": _arguments(function.get("arguments")),
+                "input": parse_arguments(function.get("arguments")),
             }
         )
     finish = _own_parameters(generation).get("finish_reason")

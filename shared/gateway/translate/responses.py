@@ -15,11 +15,12 @@ from typing import Any
 from ..anthropic import events as ev
 from ..anthropic.errors import invalid_request
 from ..anthropic.request import MessagesRequest
-from ..jsoncodec import dumps_spaced, loads
+from ..jsoncodec import dumps_spaced
 from .chat_generations import tool_id, upstream_name
 from .limits import apply_limits
 from .stream_blocks import BlockStream, says_nothing
 from .text import block_text, tool_result_text
+from .tool_arguments import parse_arguments
 
 MIN_OUTPUT_TOKENS = 16  # OpenAI's floor for max_output_tokens; the gateway's own probe asks for 1
 # The client's effort in the backend's words: "max" is refused ("Unexpected value 'max'"), xhigh is its top.
@@ -193,17 +194,6 @@ def stop_reason_of(response: dict, saw_tool: bool) -> str:
     if reason in INCOMPLETE:
         return INCOMPLETE[reason]
     return "max_tokens" if response.get("status") == "incomplete" else "end_turn"
-
-
-def parse_arguments(raw: object) -> dict:
-    """Tool input from the arguments string; text that is not a JSON object is kept, not lost."""
-    if isinstance(raw, dict):
-        return raw
-    try:
-        parsed = loads(raw) if isinstance(raw, str) and raw.strip() else {}
-    except ValueError:
-        return {"_raw_arguments": raw}
-    return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
 def _item_text(item: dict) -> str:

@@ -8,7 +8,6 @@ Timing is asserted only relative to how long the simulator stays silent.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
 
 import anthropic
 import pytest
@@ -16,7 +15,6 @@ from support.outcomes import (
     STREAMING_SURFACES,
     SURFACES,
     WORDS,
-    StackCache,
     assert_error,
     assert_stream_error_after_content,
     backend_calls,
@@ -27,14 +25,6 @@ from support.outcomes import (
 )
 from support.sdk import marker
 from support.stacks import Stack
-
-
-@pytest.fixture(scope="module")
-def module_stacks() -> Iterator[StackCache]:
-    """Stacks shared by the tests of this module (cheaper than one per parametrized test)."""
-    stacks = StackCache()
-    yield stacks
-    stacks.stop()
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ SDK, a 429 never retried here, and never once a stream has sent bytes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from support.outcomes import (
     STREAMING_SURFACES,
     SURFACES,
     WORDS,
-    StackCache,
     assert_error,
     assert_stream_error_after_content,
     attempts,
@@ -22,14 +20,6 @@ from support.outcomes import (
 )
 from support.sdk import marker
 from support.stacks import Stack
-
-
-@pytest.fixture(scope="module")
-def module_stacks() -> Iterator[StackCache]:
-    """Stacks shared by the tests of this module (cheaper than one per parametrized test)."""
-    stacks = StackCache()
-    yield stacks
-    stacks.stop()
 
 
 @pytest.fixture

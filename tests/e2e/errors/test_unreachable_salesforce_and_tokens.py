@@ -5,24 +5,15 @@ without a model call, until it ends."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from support.outcomes import SURFACES, StackCache, assert_error, body_for, raw_call, sdk_call
+from support.outcomes import SURFACES, assert_error, body_for, raw_call, sdk_call
 from support.sdk import marker
 from support.sockets import closed_port
 
 from gateway.salesforce import oauth
 from simulator.app import SimulatorConfig
 from simulator.oauth import TokenMint
-
-
-@pytest.fixture(scope="module")
-def module_stacks() -> Iterator[StackCache]:
-    """Stacks shared by the tests of this module (cheaper than one per parametrized test)."""
-    stacks = StackCache()
-    yield stacks
-    stacks.stop()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])

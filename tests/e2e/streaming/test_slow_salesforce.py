@@ -8,21 +8,12 @@ Timing is asserted by order (what arrived before what) and relative to the simul
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
 
 import anthropic
 import pytest
-from support.outcomes import SURFACES, StackCache, body_for, raw_call, sdk_call, sdk_stream_until_error
+from support.outcomes import SURFACES, body_for, raw_call, sdk_call, sdk_stream_until_error
 from support.sdk import marker
 from support.stacks import SURFACE_MODELS, Stack
-
-
-@pytest.fixture(scope="module")
-def module_stacks() -> Iterator[StackCache]:
-    """Stacks shared by the tests of this module (cheaper than one per parametrized test)."""
-    stacks = StackCache()
-    yield stacks
-    stacks.stop()
 
 
 @pytest.fixture
