@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
+from support.node_clients import CLIENTS, install, run_checks
 from support.stacks import start_stack
 
-CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
-SCRIPT = CLIENT_DIR / "client_checks.mjs"
+CLIENT_DIR = CLIENTS / "typescript"
 MODEL = "claude-sonnet-4-5"
 GOOD_KEY = "ts-good-key"
 WEATHER_TOOL = {
@@ -36,15 +33,8 @@ def _pinned_version() -> str:
 
 @pytest.fixture(scope="session")
 def typescript_sdk() -> Path:
-    """node_modules with the pinned SDK, installed once per session (npm ci from the lock file)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip(f"Node.js is not installed (node: {node}, npm: {npm}); the TypeScript SDK checks need it")
-    has_lock = (CLIENT_DIR / "package-lock.json").exists()
-    command = [npm, "ci" if has_lock else "install", "--no-audit", "--no-fund", "--prefer-offline"]
-    done = subprocess.run(command, cwd=CLIENT_DIR, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-    return Path(node)
+    """node_modules with the pinned SDK, installed once per session."""
+    return install("typescript", "TypeScript SDK")
 
 
 @pytest.fixture(scope="module")
@@ -58,21 +48,11 @@ def keyed_stack():
 
 @pytest.fixture(scope="module")
 def results(typescript_sdk: Path, stack, keyed_stack, tmp_path_factory) -> dict:
-    tag = f"ts{uuid.uuid4().hex[:10]}"
-    command = [
-        str(typescript_sdk),
-        str(SCRIPT),
+    args = [
         *("--base-url", stack.gateway_url, "--api-key", "test-key"),
         *("--auth-base-url", keyed_stack.gateway_url, "--auth-api-key", GOOD_KEY),
-        *("--tag", tag),
     ]
-    home = tmp_path_factory.mktemp("node-home")  # no ANTHROPIC_* variables or profiles leak in
-    env = {"PATH": str(typescript_sdk.parent), "HOME": str(home), "NO_COLOR": "1"}
-    done = subprocess.run(command, cwd=CLIENT_DIR, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, f"client_checks.mjs failed:\n{done.stderr}"
-    data = json.loads(done.stdout)
-    assert data["tag"] == tag
-    return data
+    return run_checks(typescript_sdk, "typescript", args, tmp_path_factory.mktemp("node-home"), timeout=180)
 
 
 def ok(result: dict) -> dict:

@@ -9,16 +9,13 @@ text, stream, a tool round trip (``generateText``/``streamText`` running the too
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
+from support.node_clients import CLIENTS, install, run_checks
 from support.stacks import SURFACE_MODELS
 
-CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "vercel"
-SCRIPT = CLIENT_DIR / "client_checks.mjs"
+CLIENT_DIR = CLIENTS / "vercel"
 MODELS = [SURFACE_MODELS["bedrock_invoke"], SURFACE_MODELS["chat_generations"]]
 PACKAGES = ("ai", "@ai-sdk/anthropic")
 models = pytest.mark.parametrize("model", MODELS)
@@ -26,32 +23,14 @@ models = pytest.mark.parametrize("model", MODELS)
 
 @pytest.fixture(scope="session")
 def vercel_sdk() -> Path:
-    """node_modules with the pinned packages, installed once per session (npm ci from the lock file)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip(f"Node.js is not installed (node: {node}, npm: {npm}); the Vercel AI SDK checks need it")
-    command = [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"]
-    done = subprocess.run(command, cwd=CLIENT_DIR, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-    return Path(node)
+    """node_modules with the pinned packages, installed once per session."""
+    return install("vercel", "Vercel AI SDK")
 
 
 @pytest.fixture(scope="module")
 def results(vercel_sdk: Path, stack, tmp_path_factory) -> dict:
-    tag = f"vc{uuid.uuid4().hex[:10]}"
-    command = [
-        str(vercel_sdk),
-        str(SCRIPT),
-        *("--base-url", stack.gateway_url, "--api-key", "test-key"),
-        *("--tag", tag, "--models", ",".join(MODELS)),
-    ]
-    home = tmp_path_factory.mktemp("node-home")  # no ANTHROPIC_* variables or profiles leak in
-    env = {"PATH": str(vercel_sdk.parent), "HOME": str(home), "NO_COLOR": "1"}
-    done = subprocess.run(command, cwd=CLIENT_DIR, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"client_checks.mjs failed:\n{done.stderr}"
-    data = json.loads(done.stdout)
-    assert data["tag"] == tag
-    return data
+    args = [*("--base-url", stack.gateway_url, "--api-key", "test-key"), *("--models", ",".join(MODELS))]
+    return run_checks(vercel_sdk, "vercel", args, tmp_path_factory.mktemp("node-home"), timeout=300)
 
 
 def ok(result: dict) -> dict:
