@@ -7,6 +7,7 @@ then against ordered regex patterns, so ``claude-opus-5-5`` routes without a rel
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -17,6 +18,7 @@ from ..jsoncodec import JSONDecodeError, loads
 # How a model takes thinking: not at all, as the client asks ("enabled" with a budget, or adaptive when the
 # model is new enough), or only "adaptive" with an effort (Claude 4.6 and later refuse "enabled").
 THINKING_MODES = ("none", "enabled", "adaptive")
+MODELS_NAMED = 4  # how many models that could serve a refused request the refusal names
 _DATE_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
 
 
@@ -198,6 +200,11 @@ class ModelMap:
         if found is None:
             raise model_not_found(model_id)
         return ModelRoute(model_id, found[0], by_pattern=found[1])
+
+    def naming(self, can: Callable[[ModelEntry], bool], most: int = MODELS_NAMED) -> list[str]:
+        """The ids of up to ``most`` listed models that ``can`` serve a request: what a refusal suggests.
+        Sorted only here, on the refusal's path, never per request."""
+        return [e.id for e in self.listed() if can(e)][:most]
 
     def listed(self) -> list[ModelEntry]:
         """Entries to show in ``/v1/models``, newest first as Anthropic sorts them."""

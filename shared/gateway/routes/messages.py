@@ -35,7 +35,7 @@ async def create_message(request: Request) -> Response:
     models = await services.model_map()
     route = models.route(parsed.model)
     fit_to_model(parsed, parsed.model, route.entry.max_output_tokens, clamp=route.by_pattern)
-    shaped = structured.prepare(parsed, route.entry, models.listed())  # output_config.format, per surface
+    shaped = structured.prepare(parsed, route.entry, models)  # output_config.format, per surface
     surface = services.surfaces[route.entry.surface]
     call = Call(parsed, route, ids.message_id(), body_bytes=request.state.body_bytes)
     surface.check(call, models)

@@ -9,7 +9,6 @@ models that can.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..anthropic import events as ev
@@ -18,12 +17,11 @@ from ..anthropic.request import MessagesRequest
 from ..jsoncodec import dumps_str
 
 if TYPE_CHECKING:
-    from ..catalog.model_map import ModelEntry
+    from ..catalog.model_map import ModelEntry, ModelMap
 
 # Surfaces whose translation carries output_config.format (Bedrock as it is, /responses as text.format).
 NATIVE_SURFACES = frozenset({"bedrock_invoke", "responses"})
 TOOL_NAME = "json_answer"
-MODELS_NAMED = 4  # a refusal names this many models that could serve the request
 TOOL_DESCRIPTION = "Give your final answer by calling this tool: its input is the answer, as JSON that fits the schema."
 
 
@@ -64,10 +62,10 @@ def _without_format(body: dict) -> dict:
     return out
 
 
-def prepare(request: MessagesRequest, entry: ModelEntry, listed: Iterable[ModelEntry]) -> StructuredOutput | None:
+def prepare(request: MessagesRequest, entry: ModelEntry, models: ModelMap) -> StructuredOutput | None:
     """Make ``request`` ask for a structured answer in the serving surface's terms (it is changed in
     place); the returned object turns the answer back. None when the answer needs no turning back.
-    ``listed`` (newest first) gives the models a refusal names instead."""
+    ``models`` names the models a refusal suggests instead."""
     schema = output_schema(request.body)
     if schema is None:
         return None
@@ -77,7 +75,7 @@ def prepare(request: MessagesRequest, entry: ModelEntry, listed: Iterable[ModelE
             request.body = dict(_without_format(request.body), output_config=config)
         return None
     if not entry.tools:
-        able = [e.id for e in listed if e.surface in NATIVE_SURFACES or e.tools][:MODELS_NAMED]
+        able = models.naming(lambda e: e.surface in NATIVE_SURFACES or e.tools)
         raise invalid_request(
             f"model {request.model} is served by a Salesforce API without tools, which cannot hold an answer to "
             f"a JSON schema (output_config.format); models that can: {', '.join(able)}"

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 PROBE_TEXT = "ping"
 OVERHEAD_BOUND = 4096  # tools preamble, per-message and per-tool overheads, with room to spare
-TOOL_MODELS_NAMED = 4  # how many tool-capable models a refusal of tools suggests
 
 
 @dataclass(slots=True)
@@ -84,7 +83,7 @@ class Surface(ABC):
         request = call.request
         forced = (request.tool_choice or {}).get("type") in ("any", "tool")
         if (request.tools or forced) and not call.entry.tools:
-            able = [e.id for e in models.listed() if e.tools][:TOOL_MODELS_NAMED] if models else []
+            able = models.naming(lambda e: e.tools) if models else []
             hint = f"; models that can: {', '.join(able)}" if able else ""
             raise invalid_request(f"model {call.model} is served by {self.description}, which cannot carry tools{hint}")
         if not self.anthropic_tools:
