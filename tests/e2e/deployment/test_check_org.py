@@ -11,13 +11,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from support.local_server import start_local_server, wait_until_healthy
 
 from gateway.catalog.model_map import ModelMap
 from gateway.http_server import ServerThread, bind
@@ -224,26 +224,10 @@ def test_make_run_replays_with_simulator_replay(recorded, tmp_path):
     }
     for name in ("SF_MY_DOMAIN", "SF_CLIENT_ID", "SF_CLIENT_SECRET"):
         env.pop(name)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.local_server"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_local_server(env)
     sim_url = f"http://127.0.0.1:{sim_port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"make run did not start: {process.communicate()[0]}")
-            time.sleep(0.05)
+        wait_until_healthy(f"http://127.0.0.1:{port}", process, lambda: process.kill() or process.communicate()[0])
         outcome = check_org(sim_url, SimulatorConfig(), "--models", "claude-sonnet-4-5-20250929", "--checks", "plain")
         stats = httpx.get(f"{sim_url}/simulator/replay").json()
     finally:
