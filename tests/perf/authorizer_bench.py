@@ -40,80 +40,68 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (done - 
 
 def measure(rounds: int = 5, warm_calls: int = 20_000) -> dict[str, float]:
     """Medians in milliseconds: cold import, cold first check, warm check (cached), and a cache miss."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
+    from bench_stack import moto_on_loopback  # tests/perf/bench_stack.py
 
     from gateway.keys.authorizer import Authorizer
     from gateway.keys.cli import Keys
     from gateway.keys.dynamodb import DynamoDBKeyStore
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    aws = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    saved = {k: os.environ.get(k) for k in aws}
-    os.environ.update(aws)
-    try:
-        import boto3
+    with moto_on_loopback() as aws:
+        saved = {k: os.environ.get(k) for k in aws}
+        os.environ.update(aws)
+        try:
+            import boto3
 
-        client = boto3.session.Session().client("dynamodb")
-        client.create_table(
-            TableName="bench-keys",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
-        secret = Keys(DynamoDBKeyStore("bench-keys", client)).create("bench")
-        event = {**EVENT, "headers": {**EVENT["headers"], "Authorization": f"Bearer {secret}"}}
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "shared"), "KEYS_TABLE": "bench-keys"}
-        imports, firsts = [], []
-        for _ in range(rounds):
-            out = subprocess.run(
-                [sys.executable, "-c", COLD, json.dumps(event)],
-                cwd=ROOT / "functions" / "authorizer",
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
+            client = boto3.session.Session().client("dynamodb")
+            client.create_table(
+                TableName="bench-keys",
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             )
-            figures = json.loads(out.stdout.strip().splitlines()[-1])
-            imports.append(figures["import_ms"])
-            firsts.append(figures["first_ms"])
+            secret = Keys(DynamoDBKeyStore("bench-keys", client)).create("bench")
+            event = {**EVENT, "headers": {**EVENT["headers"], "Authorization": f"Bearer {secret}"}}
+            env = {**os.environ, "PYTHONPATH": str(ROOT / "shared"), "KEYS_TABLE": "bench-keys"}
+            imports, firsts = [], []
+            for _ in range(rounds):
+                out = subprocess.run(
+                    [sys.executable, "-c", COLD, json.dumps(event)],
+                    cwd=ROOT / "functions" / "authorizer",
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                figures = json.loads(out.stdout.strip().splitlines()[-1])
+                imports.append(figures["import_ms"])
+                firsts.append(figures["first_ms"])
 
-        authorizer = Authorizer(DynamoDBKeyStore("bench-keys", client), negative_ttl=0)
-        authorizer(event)
-        batches = []
-        for _ in range(5):
-            started = time.perf_counter()
-            for _ in range(warm_calls // 5):
-                authorizer(event)
-            batches.append((time.perf_counter() - started) / (warm_calls // 5) * 1000)
-        misses = []
-        for _ in range(50):
-            authorizer.cache._entries.clear()  # a key this container has not seen: one GetItem
-            started = time.perf_counter()
+            authorizer = Authorizer(DynamoDBKeyStore("bench-keys", client), negative_ttl=0)
             authorizer(event)
-            misses.append((time.perf_counter() - started) * 1000)
-        return {
-            "cold import (ms)": statistics.median(imports),
-            "cold first check: first GetItem and connection (ms)": statistics.median(firsts),
-            "warm check, cached (ms)": statistics.median(batches),
-            "warm check, cache miss: GetItem on moto (ms)": statistics.median(misses),
-        }
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.stop()
+            batches = []
+            for _ in range(5):
+                started = time.perf_counter()
+                for _ in range(warm_calls // 5):
+                    authorizer(event)
+                batches.append((time.perf_counter() - started) / (warm_calls // 5) * 1000)
+            misses = []
+            for _ in range(50):
+                authorizer.cache._entries.clear()  # a key this container has not seen: one GetItem
+                started = time.perf_counter()
+                authorizer(event)
+                misses.append((time.perf_counter() - started) * 1000)
+            return {
+                "cold import (ms)": statistics.median(imports),
+                "cold first check: first GetItem and connection (ms)": statistics.median(firsts),
+                "warm check, cached (ms)": statistics.median(batches),
+                "warm check, cache miss: GetItem on moto (ms)": statistics.median(misses),
+            }
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from bench_stack import (  # noqa: E402  (tests/perf/bench_stack.py, after the p
     STREAM_PACE,
     Stack,
     cpu_seconds,
+    moto_on_loopback,
     rss_mb,
     serve_backend,
     serve_proxy,
@@ -253,23 +254,9 @@ print(json.dumps({"ms": (time.perf_counter() - started) * 1000}))
 def first_request_against_moto(backend_url: str) -> float:
     """A fresh process importing ModelsFunction and answering GET /v1/models: SSM, DynamoDB, Secrets
     Manager (moto in server mode) and the model probes (the instant backend)."""
-    import logging
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    aws = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    try:
+    with moto_on_loopback() as aws:
         session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
         ssm, ddb, sm = (
             session.client(s, endpoint_url=aws["AWS_ENDPOINT_URL"]) for s in ("ssm", "dynamodb", "secretsmanager")
@@ -311,8 +298,6 @@ def first_request_against_moto(backend_url: str) -> float:
         wall = (time.perf_counter() - started) * 1000
         json.loads(out.stdout.strip().splitlines()[-1])
         return wall
-    finally:
-        server.stop()
 
 
 def count_tokens_speed(stack: Stack) -> tuple[float, float]:

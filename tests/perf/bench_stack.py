@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,3 +243,25 @@ def start_stack() -> Stack:
     stack = Stack(backend, gateway, proxy, backend_url, gateway_url, proxy_url, tmp=tmp)
     stack.token = httpx.post(f"{backend_url}/services/oauth2/token").json()["access_token"]
     return stack
+
+
+@contextmanager
+def moto_on_loopback() -> Iterator[dict[str, str]]:
+    """moto in server mode on loopback, and the environment that points boto3 at it (as a deployment's would)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    finally:
+        server.stop()
